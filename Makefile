@@ -1,0 +1,112 @@
+# irqd top-level build. Everything lands in build/ (build/asan, build/tsan for sanitizer variants).
+#
+#   make              build the server, the client library, irqctl, tests and benchmarks
+#   make check        unit + integration tests, plain and under ASan+UBSan and TSan
+#   make bench        benchmarks (figures and ratios, one run)
+#   make demo         the README's demonstration on the embedded default (sim lines)
+#
+# Variant builds: `make VARIANT=asan` or `make VARIANT=tsan` put objects in build/<variant>/.
+
+VARIANT ?=
+ifeq ($(VARIANT),)
+B := build
+else
+B := build/$(VARIANT)
+endif
+
+CC ?= cc
+CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
+	-Iomega0-api/include -Icoalesce -Iirqd -Iirqctl
+ifeq ($(VARIANT),asan)
+CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS_SAN := -fsanitize=address,undefined
+endif
+ifeq ($(VARIANT),tsan)
+CFLAGS_BASE += -O1 -fsanitize=thread -fno-omit-frame-pointer
+LDFLAGS_SAN := -fsanitize=thread
+endif
+CFLAGS += $(CFLAGS_BASE)
+LDLIBS_URCU := -lurcu-memb -lurcu-common
+LDLIBS_PCI := -lpciaccess
+LDLIBS_CMOCKA := -lcmocka
+LDFLAGS += $(LDFLAGS_SAN) -pthread
+
+# --- sources, one list per folder -------------------------------------------------------
+COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
+CORE_SRC     := irqd/core/flow.c irqd/core/storm.c
+SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
+		irqd/source_eventfd.c irqd/config.c irqd/policy.c
+CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c
+IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c
+
+obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
+
+LIBIRQD_A := $(B)/lib/libirqd.a
+LIBCOALESCE_A := $(B)/lib/libcoalesce.a
+LIBCORE_A := $(B)/lib/libirqdcore.a
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
+INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
+BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
+
+PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl
+
+.PHONY: all check check-plain check-asan check-tsan bench demo deps clean
+all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
+
+$(B)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOALESCE_A): $(call obj,$(COALESCE_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBCORE_A): $(call obj,$(CORE_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+$(LIBIRQD_A): $(call obj,$(CLIENT_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
+
+$(B)/bin/irqd: $(call obj,$(SERVER_SRC)) $(LIBCORE_A) $(LIBCOALESCE_A) $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_URCU)
+$(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_PCI) -lm
+
+# Unit tests link the pure libraries only (no I/O below them).
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(call obj,irqctl/pci.c)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI)
+# Integration tests start the real irqd and talk to it through the client library.
+$(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
+$(B)/bench/%: $(B)/obj/bench/%.o $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ -lm
+
+# --- checks ------------------------------------------------------------------------------
+deps:
+	@scripts/install-deps
+
+check: deps
+	$(MAKE) check-plain
+	$(MAKE) VARIANT=asan check-plain
+	$(MAKE) VARIANT=tsan check-plain
+	@echo "make check: all variants passed"
+
+check-plain: all
+	@tests/run-tests $(B)
+
+bench: deps all
+	@bench/run $(B)
+
+demo: deps all
+	@scripts/demo $(B)
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,68 @@
+/*
+ * config.h - irqd's configuration file and access policy.
+ *
+ * One directive per line, '#' starts a comment:
+ *   socket PATH                 control socket (the command line's --socket wins)
+ *   socket-mode OCTAL           permissions of the socket (default 0600)
+ *   socket-group NAME|GID       group of the socket
+ *   max-clients N               connections beyond N are refused (default 256)
+ *   ack-deadline-ms N           default ack deadline of level lines (default 1000)
+ *   sim-lines N                 simulated lines sim0..simN-1 (the command line's --sim wins)
+ *   line NAME [trigger=level|edge] [ack-deadline-ms=N]
+ *                               properties of a sim line (default: level)
+ *   allow PATTERN WHO [admin]   who may use lines whose name matches the glob PATTERN:
+ *                               WHO is any, uid=N, gid=N, user=NAME or group=NAME; "admin"
+ *                               adds enable, line-wide coalescing, sim device access and stats
+ *                               of other clients. Root and irqd's own user may do everything.
+ */
+#ifndef IRQD_CONFIG_H
+#define IRQD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "irqd/proto.h"
+
+#define CONFIG_MAX_RULES 128
+#define CONFIG_MAX_LINES 256
+
+struct config_rule {
+	char pattern[IRQD_NAME_MAX];
+	enum { WHO_ANY, WHO_UID, WHO_GID } who;
+	uint32_t id;
+	bool admin;
+};
+
+struct config_line {
+	char name[IRQD_NAME_MAX];
+	bool level;
+	uint32_t ack_deadline_ms;  /* 0: the global default */
+};
+
+struct config {
+	char socket[108];
+	uint32_t socket_mode;
+	gid_t socket_gid;          /* (gid_t)-1: unchanged */
+	uint32_t max_clients;
+	uint32_t ack_deadline_ms;
+	uint32_t sim_lines;
+	unsigned n_rules, n_lines;
+	struct config_rule rules[CONFIG_MAX_RULES];
+	struct config_line lines[CONFIG_MAX_LINES];
+};
+
+void config_defaults(struct config *cfg);
+/* Parses text (NUL-terminated) on top of what cfg holds. 0, or -EINVAL with "LINE: reason" in
+ * err. Never reads outside text, whatever it holds. */
+int config_parse(struct config *cfg, const char *text, char *err, size_t errlen);
+int config_load(struct config *cfg, const char *path, char *err, size_t errlen);
+
+/* The properties configured for a sim line, or NULL. */
+const struct config_line *config_line(const struct config *cfg, const char *name);
+
+/* Access: may this peer use the line (admin: the administrative right)? */
+bool policy_allows(const struct config *cfg, uid_t self, uid_t uid, const gid_t *gids,
+		   int ngids, const char *line, bool admin);
+
+#endif

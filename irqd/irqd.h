@@ -1,0 +1,197 @@
+/*
+ * irqd.h - the server's shared state: lines, attachments, sessions, and the hand-off between
+ * the control thread (sockets, requests, the line table's writer) and the delivery thread (the
+ * interrupt path: sources, shared memory, timers).
+ *
+ * Ownership, so that delivery takes no lock:
+ *   - the line table and each line's attachment list are published with RCU; the control thread
+ *     is their only writer, the delivery thread reads them inside rcu_read_lock();
+ *   - everything that changes per interrupt (core flow state, coalescing, timers, the batch being
+ *     built) belongs to the delivery thread alone;
+ *   - the control thread asks the delivery thread to act through a wait-free queue of commands
+ *     and waits for each to complete (commands are rare: attach, detach, mask, pass, stats).
+ */
+#ifndef IRQD_IRQD_H
+#define IRQD_IRQD_H
+
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <urcu/list.h>
+#include <urcu/rculist.h>
+#include <urcu/wfcqueue.h>
+#include <urcu/urcu-memb.h>
+
+#include "coalesce.h"
+#include "core/line.h"
+#include "irqd/proto.h"
+#include "source.h"
+
+struct session;
+
+/* A deadline in the delivery thread's timer heap. */
+enum timer_kind { TIMER_ACK, TIMER_COALESCE };
+struct timer {
+	uint64_t when;
+	int idx;          /* position in the heap, -1 when not scheduled */
+	enum timer_kind kind;
+};
+
+struct line {
+	uint32_t id;
+	char name[IRQD_NAME_MAX];
+	enum irqd_trigger trigger;
+
+	/* source */
+	const struct source_ops *ops;
+	int fd;                       /* eventfd the delivery thread reads */
+	void *src;                    /* source-private */
+	struct session *creator;      /* eventfd lines die with their creator */
+
+	/* control thread */
+	struct cds_list_head attachments;  /* RCU list of struct attachment */
+	uint32_t n_attached;
+	bool exclusive;
+	struct attachment *direct;    /* the DIRECT attachment, if any */
+	struct coalesce_params default_coalesce;
+
+	/* delivery thread */
+	struct irqcore_line core;
+	bool fd_armed, fd_in_epoll;
+	struct timer ack_timer;
+	uint64_t wakeups, direct_events;
+	bool recheck;                 /* level line unmasked: look whether it is still asserted */
+	struct cds_list_head recheck_node;
+
+	struct rcu_head rcu;
+};
+
+struct attachment {
+	struct cds_list_head node;    /* in line->attachments (RCU) */
+	struct line *line;
+	uint32_t flags;               /* IRQD_ATTACH_* */
+
+	/* owner: changed only by the delivery thread while executing a PASS command */
+	struct session *session;
+	uint32_t slot;
+
+	/* control thread */
+	uint32_t mask_refs;           /* masks this attachment holds */
+
+	/* delivery thread */
+	struct irqcore_sharer sharer;
+	struct coalesce co;
+	uint64_t seq;                 /* batches published */
+	uint64_t pend_first_ns, pend_last_ns, pend_occ;
+	bool held;                    /* due, but the slot was still full */
+	struct cds_list_head held_node;
+	struct timer co_timer;
+
+	struct rcu_head rcu;
+};
+
+/* Per-client counters: written by either thread with relaxed atomics, read by stats. */
+struct session_counters {
+	_Atomic uint64_t notifications, events, wakeups, answers, bad_answers, requests, errors;
+};
+
+struct session {
+	int sock;
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	gid_t gids[33];               /* supplementary groups (SO_PEERGROUPS) and the primary one */
+	int ngids;
+	bool hello;                   /* HELLO done: the session may make requests */
+	uint32_t bad_messages;        /* malformed requests; too many and it is disconnected */
+	uint32_t index;               /* for client stats enumeration */
+	_Atomic int refs;             /* the control thread's, plus one per attachment */
+
+	struct irqd_shm *shm;
+	int shm_fd, wake_fd, bell_fd;
+
+	/* control thread */
+	struct attachment *handles[IRQD_SLOTS];
+	uint32_t n_attached;
+	double tokens;                /* request rate limiter */
+	uint64_t tokens_ns;
+	bool throttled;
+	struct cds_list_head node;    /* server's session list */
+
+	/* delivery thread */
+	struct attachment *dslot[IRQD_SLOTS];
+	struct cds_list_head held;    /* attachments with a held batch */
+	struct cds_list_head dnode;   /* delivery's session list */
+	bool in_delivery;
+
+	struct session_counters n;
+};
+
+/* Commands from the control thread to the delivery thread. */
+enum cmd_kind {
+	CMD_LINE_ADD, CMD_LINE_DEL, CMD_SESSION_ADD, CMD_SESSION_DEL,
+	CMD_ATTACH, CMD_DETACH, CMD_MASK, CMD_UNMASK, CMD_ENABLE, CMD_COALESCE, CMD_PASS,
+	CMD_STATS,
+};
+
+struct cmd {
+	struct cds_wfcq_node qnode;
+	enum cmd_kind kind;
+	struct line *line;
+	struct attachment *att;
+	struct session *session;      /* SESSION_*, PASS: the receiving session */
+	uint32_t slot;                /* PASS: the receiving slot */
+	struct coalesce_params params;
+	struct irqd_line_stats *stats;
+	int result;
+	_Atomic int done;
+};
+
+struct config;
+
+struct server {
+	const struct config *cfg;
+	int listen_fd;
+	uid_t self_uid;
+
+	/* line table: RCU-published pointers; written by the control thread */
+	struct line *lines[IRQD_LINES_MAX];
+	uint32_t n_lines;
+
+	struct cds_list_head sessions;   /* control thread */
+	uint32_t n_sessions, next_session_index;
+
+	/* pass tokens (control thread) */
+	struct pass_token {
+		uint64_t token;
+		struct attachment *att;
+	} tokens[64];
+
+	/* delivery thread hand-off */
+	struct cds_wfcq_head cmd_head;
+	struct cds_wfcq_tail cmd_tail;
+	int cmd_fd;                      /* eventfd: commands queued */
+	int done_fd;                     /* eventfd: a command completed */
+	int status_fd;
+	struct irqd_status *status;
+	_Atomic int stop;
+};
+
+uint64_t now_ns(void);
+
+/* delivery.c */
+int delivery_start(struct server *srv);
+void delivery_stop(struct server *srv);
+int delivery_call(struct server *srv, struct cmd *c);  /* queue, wait, return c->result */
+
+/* session.c */
+struct session *session_new(struct server *srv, int sock);
+void session_unref(struct session *s);
+int session_send_fds(struct session *s, const void *msg, size_t len, const int *fds, int nfds);
+
+/* server.c */
+int server_run(struct server *srv);
+struct line *server_line_add(struct server *srv, const char *name, enum irqd_trigger trigger);
+
+#endif

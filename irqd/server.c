@@ -1,0 +1,837 @@
+/*
+ * server.c - the control thread: the socket, sessions, requests, the line table's writer.
+ *
+ * Every request is checked before it touches anything: size exact for its type, handle owned
+ * by the sender, line allowed by the policy. A bad request gets an IRQD_MSG_ERROR with a
+ * one-line reason; a client that keeps sending malformed messages, or floods, is throttled and
+ * then disconnected. Other clients never notice.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/rculist.h>
+
+#include "config.h"
+#include "irqd.h"
+
+#define RATE_PER_SEC 20000.0   /* sustained requests per second per client */
+#define RATE_BURST 2000.0
+#define BAD_MESSAGES_MAX 64    /* malformed requests before disconnection */
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int ep;   /* the control thread's epoll set */
+
+/* ---- replies ----------------------------------------------------------------------------------- */
+
+static int reply_error(struct session *s, uint32_t req_id, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int reply_error(struct session *s, uint32_t req_id, int err, const char *fmt, ...)
+{
+	struct irqd_error e = { .hdr = { .type = IRQD_MSG_ERROR, .len = sizeof(e),
+					 .req_id = req_id } };
+	e.err = err;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(e.msg, sizeof(e.msg), fmt, ap);
+	va_end(ap);
+	atomic_fetch_add_explicit(&s->n.errors, 1, memory_order_relaxed);
+	session_send_fds(s, &e, sizeof(e), NULL, 0);
+	return -err;
+}
+
+static int reply(struct session *s, const struct irqd_msg_hdr *req, void *msg, size_t len,
+		 const int *fds, int nfds)
+{
+	struct irqd_msg_hdr *h = msg;
+	h->type = req->type | IRQD_MSG_REPLY;
+	h->len = (uint32_t)len;
+	h->req_id = req->req_id;
+	return session_send_fds(s, msg, len, fds, nfds);
+}
+
+static int reply_empty(struct session *s, const struct irqd_msg_hdr *req)
+{
+	struct irqd_msg_hdr h = { 0 };
+	return reply(s, req, &h, sizeof(h), NULL, 0);
+}
+
+/* ---- lines ------------------------------------------------------------------------------------ */
+
+static struct server *S;
+
+static struct line *line_by_name(const char *name)
+{
+	for (uint32_t i = 0; i < IRQD_LINES_MAX; i++)
+		if (S->lines[i] && !strcmp(S->lines[i]->name, name))
+			return S->lines[i];
+	return NULL;
+}
+
+/* Resolve a query; on failure reply with the error and return NULL. */
+static struct line *resolve(struct session *s, const struct irqd_msg_hdr *req,
+			    const struct irqd_line_query *q)
+{
+	if (q->flags & ~IRQD_QUERY_NEXT) {
+		reply_error(s, req->req_id, EINVAL, "unknown query flags 0x%x", q->flags);
+		return NULL;
+	}
+	if (q->flags & IRQD_QUERY_NEXT) {
+		uint32_t from = q->id == IRQD_LINE_FIRST ? 0 : q->id + 1;
+		for (uint32_t i = from; i < IRQD_LINES_MAX; i++)
+			if (S->lines[i])
+				return S->lines[i];
+		reply_error(s, req->req_id, ENOENT, "no more lines");
+		return NULL;
+	}
+	if (q->id == IRQD_LINE_BY_NAME) {
+		if (!memchr(q->name, 0, sizeof(q->name))) {
+			reply_error(s, req->req_id, EINVAL, "line name is not NUL-terminated");
+			return NULL;
+		}
+		struct line *l = line_by_name(q->name);
+		if (!l)
+			reply_error(s, req->req_id, ENOENT, "no line named '%s'", q->name);
+		return l;
+	}
+	if (q->id >= IRQD_LINES_MAX || !S->lines[q->id]) {
+		reply_error(s, req->req_id, ENOENT, "no line with id %u", q->id);
+		return NULL;
+	}
+	return S->lines[q->id];
+}
+
+static bool allowed(struct session *s, const struct line *l, bool admin)
+{
+	return policy_allows(S->cfg, S->self_uid, s->uid, s->gids, s->ngids, l->name, admin);
+}
+
+static void fill_info(const struct line *l, struct irqd_line_info *info)
+{
+	info->id = l->id;
+	info->trigger = l->trigger;
+	info->attachments = l->n_attached;
+	info->flags = l->exclusive ? IRQD_LINE_EXCLUSIVE : 0;
+	snprintf(info->name, sizeof(info->name), "%s", l->name);
+	snprintf(info->source, sizeof(info->source), "%s", l->ops->name);
+}
+
+static struct line *line_new(const char *name, enum irqd_trigger trigger, uint32_t deadline_ms)
+{
+	uint32_t id = 0;
+	while (id < IRQD_LINES_MAX && S->lines[id])
+		id++;
+	if (id == IRQD_LINES_MAX)
+		return NULL;
+	struct line *l = calloc(1, sizeof(*l));
+	if (!l)
+		return NULL;
+	l->id = id;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	l->trigger = trigger;
+	l->fd = -1;
+	CDS_INIT_LIST_HEAD(&l->attachments);
+	irqcore_line_init(&l->core, trigger == IRQD_LEVEL ? IRQCORE_LEVEL : IRQCORE_EDGE,
+			  (uint64_t)(deadline_ms ? deadline_ms : S->cfg->ack_deadline_ms) * 1000000ull);
+	return l;
+}
+
+static void line_publish(struct line *l)
+{
+	rcu_assign_pointer(S->lines[l->id], l);
+	S->n_lines++;
+	struct cmd c = { .kind = CMD_LINE_ADD, .line = l };
+	delivery_call(S, &c);
+}
+
+struct line *server_line_add(struct server *srv, const char *name, enum irqd_trigger trigger)
+{
+	S = srv;
+	const struct config_line *cl = config_line(srv->cfg, name);
+	if (cl)
+		trigger = cl->level ? IRQD_LEVEL : IRQD_EDGE;
+	struct line *l = line_new(name, trigger, cl ? cl->ack_deadline_ms : 0);
+	if (!l)
+		return NULL;
+	if (source_sim_create(l, trigger == IRQD_LEVEL) < 0) {
+		free(l);
+		return NULL;
+	}
+	line_publish(l);
+	return l;
+}
+
+/* ---- attachments --------------------------------------------------------------------------- */
+
+static void free_attachment(struct rcu_head *h)
+{
+	struct attachment *a = caa_container_of(h, struct attachment, rcu);
+	session_unref(a->session);
+	free(a);
+}
+
+static void drop_tokens(struct attachment *a)
+{
+	for (unsigned i = 0; i < sizeof(S->tokens) / sizeof(S->tokens[0]); i++)
+		if (S->tokens[i].att == a)
+			S->tokens[i] = (struct pass_token){ 0 };
+}
+
+static void detach(struct attachment *a)
+{
+	struct line *l = a->line;
+	struct session *s = a->session;
+	while (a->mask_refs) {
+		a->mask_refs--;
+		struct cmd c = { .kind = CMD_UNMASK, .line = l };
+		delivery_call(S, &c);
+	}
+	drop_tokens(a);
+	cds_list_del_rcu(&a->node);
+	struct cmd c = { .kind = CMD_DETACH, .att = a };
+	delivery_call(S, &c);
+	s->handles[a->slot] = NULL;
+	s->n_attached--;
+	l->n_attached--;
+	if (l->n_attached == 0)
+		l->exclusive = false;
+	urcu_memb_call_rcu(&a->rcu, free_attachment);
+}
+
+static int free_handle(struct session *s)
+{
+	for (uint32_t i = 0; i < IRQD_SLOTS; i++)
+		if (!s->handles[i])
+			return (int)i;
+	return -1;
+}
+
+static struct attachment *own(struct session *s, const struct irqd_msg_hdr *req, uint32_t h)
+{
+	if (h >= IRQD_SLOTS || !s->handles[h]) {
+		reply_error(s, req->req_id, EBADF, "no attachment with handle %u on this connection", h);
+		return NULL;
+	}
+	return s->handles[h];
+}
+
+static int check_coalesce(struct session *s, const struct irqd_msg_hdr *req,
+			  const struct irqd_coalesce_params *p, struct coalesce_params *out)
+{
+	*out = (struct coalesce_params){ .usecs = p->usecs, .frames = p->frames,
+					 .adaptive = p->adaptive != 0 };
+	if (p->adaptive > 1 || p->reserved || coalesce_check_params(out))
+		return reply_error(s, req->req_id, EINVAL,
+				   "coalescing out of range (usecs <= %u, frames <= %u, adaptive 0|1)",
+				   COALESCE_MAX_USECS, COALESCE_MAX_FRAMES);
+	return 0;
+}
+
+static int do_attach(struct session *s, const struct irqd_attach_req *r)
+{
+	struct line *l = resolve(s, &r->hdr, &r->line);
+	if (!l)
+		return -ENOENT;
+	if (!allowed(s, l, false))
+		return reply_error(s, r->hdr.req_id, EACCES,
+				   "uid %u may not attach line %s (see irqd's allow rules)", s->uid,
+				   l->name);
+	uint32_t f = r->flags;
+	if (f & ~(IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT) || r->reserved)
+		return reply_error(s, r->hdr.req_id, EINVAL, "unknown attach flags 0x%x", f);
+	if ((f & IRQD_ATTACH_DIRECT) &&
+	    (!(f & IRQD_ATTACH_EXCLUSIVE) || l->trigger != IRQD_EDGE))
+		return reply_error(s, r->hdr.req_id, EINVAL,
+				   "direct delivery needs an exclusive attachment to an edge line");
+	if (l->exclusive || ((f & IRQD_ATTACH_EXCLUSIVE) && l->n_attached))
+		return reply_error(s, r->hdr.req_id, EBUSY, "line %s is %s", l->name,
+				   l->exclusive ? "held exclusively" : "shared by other clients");
+	struct coalesce_params cp;
+	bool given = r->coalesce.usecs || r->coalesce.frames || r->coalesce.adaptive;
+	if (given ? check_coalesce(s, &r->hdr, &r->coalesce, &cp) : 0)
+		return -EINVAL;
+	if (!given)
+		cp = l->default_coalesce;
+	int h = free_handle(s);
+	if (h < 0)
+		return reply_error(s, r->hdr.req_id, ENOSPC, "this connection has %u attachments already",
+				   IRQD_SLOTS);
+	struct attachment *a = calloc(1, sizeof(*a));
+	if (!a)
+		return reply_error(s, r->hdr.req_id, ENOMEM, "out of memory");
+	a->line = l;
+	a->flags = f;
+	a->session = s;
+	a->slot = (uint32_t)h;
+	atomic_fetch_add(&s->refs, 1);
+	s->handles[h] = a;
+	s->n_attached++;
+	l->n_attached++;
+	l->exclusive = f & IRQD_ATTACH_EXCLUSIVE;
+	/* Flow state is complete before the delivery thread can see the attachment; it must be on
+	 * the list before CMD_ATTACH, which may unmask an orphaned line that fires at once. */
+	a->co_timer = (struct timer){ .idx = -1, .kind = TIMER_COALESCE };
+	coalesce_init(&a->co, &cp, now_ns());
+	irqcore_sharer_init(&a->sharer);
+	cds_list_add_tail_rcu(&a->node, &l->attachments);
+	struct cmd c = { .kind = CMD_ATTACH, .att = a };
+	delivery_call(S, &c);
+	struct irqd_attach_reply rep = { .handle = (uint32_t)h, .line = l->id, .trigger = l->trigger,
+					 .flags = f };
+	return reply(s, &r->hdr, &rep, sizeof(rep), &l->fd, (f & IRQD_ATTACH_DIRECT) ? 1 : 0);
+}
+
+static int do_accept(struct session *s, const struct irqd_accept_req *r)
+{
+	struct pass_token *t = NULL;
+	for (unsigned i = 0; i < sizeof(S->tokens) / sizeof(S->tokens[0]); i++)
+		if (S->tokens[i].att && S->tokens[i].token == r->token)
+			t = &S->tokens[i];
+	if (!t || r->token == 0)
+		return reply_error(s, r->hdr.req_id, ENOENT, "no attachment was passed with that token");
+	int h = free_handle(s);
+	if (h < 0)
+		return reply_error(s, r->hdr.req_id, ENOSPC, "this connection has %u attachments already",
+				   IRQD_SLOTS);
+	struct attachment *a = t->att;
+	*t = (struct pass_token){ 0 };
+	struct session *from = a->session;
+	from->handles[a->slot] = NULL;
+	from->n_attached--;
+	atomic_fetch_add(&s->refs, 1);
+	struct cmd c = { .kind = CMD_PASS, .att = a, .session = s, .slot = (uint32_t)h };
+	delivery_call(S, &c);
+	s->handles[h] = a;
+	s->n_attached++;
+	session_unref(from);
+	struct irqd_attach_reply rep = { .handle = (uint32_t)h, .line = a->line->id,
+					 .trigger = a->line->trigger, .flags = a->flags };
+	return reply(s, &r->hdr, &rep, sizeof(rep), &a->line->fd,
+		     (a->flags & IRQD_ATTACH_DIRECT) ? 1 : 0);
+}
+
+static int do_pass(struct session *s, const struct irqd_handle_req *r)
+{
+	struct attachment *a = own(s, &r->hdr, r->handle);
+	if (!a)
+		return -EBADF;
+	struct pass_token *free_t = NULL;
+	for (unsigned i = 0; i < sizeof(S->tokens) / sizeof(S->tokens[0]); i++) {
+		if (S->tokens[i].att == a)
+			free_t = &S->tokens[i]; /* passing again replaces the old token */
+		else if (!free_t && !S->tokens[i].att)
+			free_t = &S->tokens[i];
+	}
+	if (!free_t)
+		return reply_error(s, r->hdr.req_id, EAGAIN, "too many passes outstanding");
+	uint64_t token = 0;
+	while (token == 0)
+		if (getrandom(&token, sizeof(token), 0) != sizeof(token))
+			return reply_error(s, r->hdr.req_id, EIO, "no randomness for a token");
+	*free_t = (struct pass_token){ .token = token, .att = a };
+	struct irqd_pass_reply rep = { .token = token };
+	return reply(s, &r->hdr, &rep, sizeof(rep), NULL, 0);
+}
+
+static int do_coalesce(struct session *s, const struct irqd_coalesce_req *r)
+{
+	struct coalesce_params cp;
+	if (check_coalesce(s, &r->hdr, &r->params, &cp))
+		return -EINVAL;
+	if (r->handle != IRQD_HANDLE_LINE) {
+		struct attachment *a = own(s, &r->hdr, r->handle);
+		if (!a)
+			return -EBADF;
+		struct cmd c = { .kind = CMD_COALESCE, .att = a, .params = cp };
+		delivery_call(S, &c);
+		return reply_empty(s, &r->hdr);
+	}
+	struct line *l = resolve(s, &r->hdr, &r->line);
+	if (!l)
+		return -ENOENT;
+	if (!allowed(s, l, true))
+		return reply_error(s, r->hdr.req_id, EACCES, "uid %u may not administer line %s",
+				   s->uid, l->name);
+	l->default_coalesce = cp;
+	struct attachment *a;
+	cds_list_for_each_entry(a, &l->attachments, node) {
+		struct cmd c = { .kind = CMD_COALESCE, .att = a, .params = cp };
+		delivery_call(S, &c);
+	}
+	return reply_empty(s, &r->hdr);
+}
+
+static int do_mask(struct session *s, const struct irqd_handle_req *r, bool mask)
+{
+	struct attachment *a = own(s, &r->hdr, r->handle);
+	if (!a)
+		return -EBADF;
+	if (!mask && a->mask_refs == 0)
+		return reply_error(s, r->hdr.req_id, EPERM, "handle %u holds no mask on line %s",
+				   r->handle, a->line->name);
+	a->mask_refs += mask ? 1 : -1;
+	struct cmd c = { .kind = mask ? CMD_MASK : CMD_UNMASK, .line = a->line };
+	delivery_call(S, &c);
+	return reply_empty(s, &r->hdr);
+}
+
+/* ---- lines made from a client's eventfd -------------------------------------------------------- */
+
+static bool is_eventfd(int fd)
+{
+	char path[64], target[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return false;
+	target[n] = 0;
+	return !strcmp(target, "anon_inode:[eventfd]");
+}
+
+static bool valid_name(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *p = name; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		      (*p >= '0' && *p <= '9') || strchr("_.:/-+", *p)))
+			return false;
+	return true;
+}
+
+static void line_remove(struct line *l)
+{
+	while (!cds_list_empty(&l->attachments)) {
+		struct attachment *a = cds_list_first_entry(&l->attachments, struct attachment, node);
+		struct session *owner = a->session;
+		uint32_t h = a->slot;
+		detach(a);
+		struct irqd_error e = { .hdr = { .type = IRQD_MSG_NOTICE, .len = sizeof(e) },
+					.err = ENOENT };
+		snprintf(e.msg, sizeof(e.msg), "line %s was deleted: handle %u detached", l->name, h);
+		session_send_fds(owner, &e, sizeof(e), NULL, 0);
+	}
+	rcu_assign_pointer(S->lines[l->id], NULL);
+	S->n_lines--;
+	struct cmd c = { .kind = CMD_LINE_DEL, .line = l };
+	delivery_call(S, &c);
+}
+
+static int do_line_create(struct session *s, const struct irqd_line_create_req *r, int fd)
+{
+	if (fd < 0)
+		return reply_error(s, r->hdr.req_id, EINVAL, "line create needs an eventfd attached");
+	if (!is_eventfd(fd)) {
+		close(fd);
+		return reply_error(s, r->hdr.req_id, EINVAL, "the descriptor passed is not an eventfd");
+	}
+	char name[IRQD_NAME_MAX];
+	if (!memchr(r->name, 0, sizeof(r->name)) || (r->name[0] && !valid_name(r->name))) {
+		close(fd);
+		return reply_error(s, r->hdr.req_id, EINVAL,
+				   "line names use letters, digits and _.:/-+ (at most %u bytes)",
+				   IRQD_NAME_MAX - 1);
+	}
+	if (r->name[0]) {
+		snprintf(name, sizeof(name), "%s", r->name);
+	} else {
+		for (unsigned i = 0;; i++) {
+			snprintf(name, sizeof(name), "efd%u", i);
+			if (!line_by_name(name))
+				break;
+		}
+	}
+	if (line_by_name(name)) {
+		close(fd);
+		return reply_error(s, r->hdr.req_id, EEXIST, "a line named '%s' exists", name);
+	}
+	struct line *l = line_new(name, IRQD_EDGE, 0);
+	if (!l) {
+		close(fd);
+		return reply_error(s, r->hdr.req_id, ENOSPC, "line table full (%u lines)",
+				   IRQD_LINES_MAX);
+	}
+	if (!allowed(s, l, false)) {
+		close(fd);
+		free(l);
+		return reply_error(s, r->hdr.req_id, EACCES, "uid %u may not create line %s", s->uid,
+				   name);
+	}
+	int err = source_eventfd_create(l, fd);
+	if (err) {
+		close(fd);
+		free(l);
+		return reply_error(s, r->hdr.req_id, -err, "cannot use that eventfd: %s",
+				   strerror(-err));
+	}
+	l->creator = s;
+	line_publish(l);
+	struct irqd_line_info info = { 0 };
+	fill_info(l, &info);
+	return reply(s, &r->hdr, &info, sizeof(info), NULL, 0);
+}
+
+/* ---- the request dispatcher -------------------------------------------------------------------- */
+
+static const size_t request_size[IRQD_MSG_TYPE_END] = {
+	[IRQD_MSG_HELLO] = sizeof(struct irqd_hello),
+	[IRQD_MSG_LINE_INFO] = sizeof(struct irqd_line_query),
+	[IRQD_MSG_ATTACH] = sizeof(struct irqd_attach_req),
+	[IRQD_MSG_DETACH] = sizeof(struct irqd_handle_req),
+	[IRQD_MSG_MASK] = sizeof(struct irqd_handle_req),
+	[IRQD_MSG_UNMASK] = sizeof(struct irqd_handle_req),
+	[IRQD_MSG_PASS] = sizeof(struct irqd_handle_req),
+	[IRQD_MSG_ACCEPT] = sizeof(struct irqd_accept_req),
+	[IRQD_MSG_COALESCE] = sizeof(struct irqd_coalesce_req),
+	[IRQD_MSG_ENABLE] = sizeof(struct irqd_line_query),
+	[IRQD_MSG_LINE_STATS] = sizeof(struct irqd_line_query),
+	[IRQD_MSG_CLIENT_STATS] = sizeof(struct irqd_client_query),
+	[IRQD_MSG_SIM_OPEN] = sizeof(struct irqd_line_query),
+	[IRQD_MSG_LINE_CREATE] = sizeof(struct irqd_line_create_req),
+	[IRQD_MSG_LINE_DELETE] = sizeof(struct irqd_line_query),
+};
+
+static int do_hello(struct session *s, const struct irqd_hello *r)
+{
+	if (s->hello)
+		return reply_error(s, r->hdr.req_id, EALREADY, "HELLO was already done");
+	if (r->version != IRQD_PROTO_VERSION)
+		return reply_error(s, r->hdr.req_id, EPROTONOSUPPORT,
+				   "protocol version %u not supported (irqd speaks %u)", r->version,
+				   IRQD_PROTO_VERSION);
+	s->hello = true;
+	struct irqd_hello_reply rep = { .version = IRQD_PROTO_VERSION, .slots = IRQD_SLOTS,
+					.shm_size = sizeof(struct irqd_shm),
+					.status_size = sizeof(struct irqd_status) };
+	int fds[4] = { s->shm_fd, S->status_fd, s->wake_fd, s->bell_fd };
+	return reply(s, &r->hdr, &rep, sizeof(rep), fds, 4);
+}
+
+static int do_client_stats(struct session *s, const struct irqd_client_query *r)
+{
+	bool all = s->uid == 0 || s->uid == S->self_uid;
+	struct session *t;
+	cds_list_for_each_entry(t, &S->sessions, node) {
+		if (t->index < r->index || (!all && t != s))
+			continue;
+		struct irqd_client_stats st = { .index = t->index, .pid = (uint32_t)t->pid,
+						.uid = t->uid, .gid = t->gid,
+						.attachments = t->n_attached };
+#define GET(f) st.f = atomic_load_explicit(&t->n.f, memory_order_relaxed)
+		GET(notifications);
+		GET(events);
+		GET(wakeups);
+		GET(answers);
+		GET(bad_answers);
+		GET(requests);
+		GET(errors);
+#undef GET
+		return reply(s, &r->hdr, &st, sizeof(st), NULL, 0);
+	}
+	return reply_error(s, r->hdr.req_id, ENOENT, "no more clients");
+}
+
+static int dispatch(struct session *s, const void *buf, size_t len, int fd)
+{
+	const struct irqd_msg_hdr *h = buf;
+	struct line *l;
+	if (h->type >= IRQD_MSG_TYPE_END || !request_size[h->type]) {
+		s->bad_messages++;
+		return reply_error(s, h->req_id, EBADMSG, "unknown request type %u", h->type);
+	}
+	if (len != request_size[h->type] || h->len != len) {
+		s->bad_messages++;
+		return reply_error(s, h->req_id, EBADMSG,
+				   "request type %u must be %zu bytes, got %zu (header says %u)",
+				   h->type, request_size[h->type], len, h->len);
+	}
+	if (fd >= 0 && h->type != IRQD_MSG_LINE_CREATE) {
+		close(fd);
+		s->bad_messages++;
+		return reply_error(s, h->req_id, EBADMSG, "request type %u takes no descriptor",
+				   h->type);
+	}
+	if (h->type != IRQD_MSG_HELLO && !s->hello)
+		return reply_error(s, h->req_id, EPROTO, "HELLO first");
+	switch ((enum irqd_msg_type)h->type) {
+	case IRQD_MSG_HELLO:
+		return do_hello(s, buf);
+	case IRQD_MSG_LINE_INFO: {
+		if (!(l = resolve(s, h, buf)))
+			return -ENOENT;
+		struct irqd_line_info info = { 0 };
+		fill_info(l, &info);
+		return reply(s, h, &info, sizeof(info), NULL, 0);
+	}
+	case IRQD_MSG_ATTACH:
+		return do_attach(s, buf);
+	case IRQD_MSG_DETACH: {
+		struct attachment *a = own(s, h, ((const struct irqd_handle_req *)buf)->handle);
+		if (!a)
+			return -EBADF;
+		detach(a);
+		return reply_empty(s, h);
+	}
+	case IRQD_MSG_MASK:
+	case IRQD_MSG_UNMASK:
+		return do_mask(s, buf, h->type == IRQD_MSG_MASK);
+	case IRQD_MSG_PASS:
+		return do_pass(s, buf);
+	case IRQD_MSG_ACCEPT:
+		return do_accept(s, buf);
+	case IRQD_MSG_COALESCE:
+		return do_coalesce(s, buf);
+	case IRQD_MSG_ENABLE:
+		if (!(l = resolve(s, h, buf)))
+			return -ENOENT;
+		if (!allowed(s, l, true))
+			return reply_error(s, h->req_id, EACCES, "uid %u may not administer line %s",
+					   s->uid, l->name);
+		{
+			struct cmd c = { .kind = CMD_ENABLE, .line = l };
+			delivery_call(S, &c);
+		}
+		return reply_empty(s, h);
+	case IRQD_MSG_LINE_STATS: {
+		if (!(l = resolve(s, h, buf)))
+			return -ENOENT;
+		struct irqd_line_stats st = { 0 };
+		struct cmd c = { .kind = CMD_STATS, .line = l, .stats = &st };
+		delivery_call(S, &c);
+		st.id = l->id;
+		st.trigger = l->trigger;
+		st.attachments = l->n_attached;
+		st.flags |= l->exclusive ? IRQD_LINE_EXCLUSIVE : 0;
+		snprintf(st.name, sizeof(st.name), "%s", l->name);
+		return reply(s, h, &st, sizeof(st), NULL, 0);
+	}
+	case IRQD_MSG_CLIENT_STATS:
+		return do_client_stats(s, buf);
+	case IRQD_MSG_SIM_OPEN: {
+		if (!(l = resolve(s, h, buf)))
+			return -ENOENT;
+		if (source_sim_memfd(l) < 0)
+			return reply_error(s, h->req_id, ENODEV, "line %s is not a simulated line",
+					   l->name);
+		if (!allowed(s, l, true))
+			return reply_error(s, h->req_id, EACCES,
+					   "uid %u may not drive the device of line %s", s->uid,
+					   l->name);
+		struct irqd_line_info info = { 0 };
+		fill_info(l, &info);
+		int fds[2] = { source_sim_memfd(l), l->fd };
+		return reply(s, h, &info, sizeof(info), fds, 2);
+	}
+	case IRQD_MSG_LINE_CREATE:
+		return do_line_create(s, buf, fd);
+	case IRQD_MSG_LINE_DELETE:
+		if (!(l = resolve(s, h, buf)))
+			return -ENOENT;
+		if (l->creator != s && !allowed(s, l, true))
+			return reply_error(s, h->req_id, EACCES,
+					   "line %s was created by another client", l->name);
+		if (!l->creator)
+			return reply_error(s, h->req_id, EPERM, "line %s is not a client's line",
+					   l->name);
+		line_remove(l);
+		return reply_empty(s, h);
+	default:
+		return reply_error(s, h->req_id, EBADMSG, "unknown request type %u", h->type);
+	}
+}
+
+/* ---- sessions ---------------------------------------------------------------------------------- */
+
+static void session_close(struct session *s)
+{
+	for (uint32_t i = 0; i < IRQD_SLOTS; i++)
+		if (s->handles[i])
+			detach(s->handles[i]);
+	for (uint32_t i = 0; i < IRQD_LINES_MAX; i++)
+		if (S->lines[i] && S->lines[i]->creator == s)
+			line_remove(S->lines[i]);
+	struct cmd c = { .kind = CMD_SESSION_DEL, .session = s };
+	delivery_call(S, &c);
+	epoll_ctl(ep, EPOLL_CTL_DEL, s->sock, NULL);
+	close(s->sock);
+	cds_list_del(&s->node);
+	S->n_sessions--;
+	session_unref(s);
+}
+
+static void session_accept(void)
+{
+	int fd = accept4(S->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	if (S->n_sessions >= S->cfg->max_clients) {
+		struct irqd_error e = { .hdr = { .type = IRQD_MSG_ERROR, .len = sizeof(e) },
+					.err = EUSERS };
+		snprintf(e.msg, sizeof(e.msg), "irqd has %u clients, the configured maximum",
+			 S->cfg->max_clients);
+		send(fd, &e, sizeof(e), MSG_DONTWAIT | MSG_NOSIGNAL);
+		close(fd);
+		return;
+	}
+	struct session *s = session_new(S, fd);
+	if (!s) {
+		close(fd);
+		return;
+	}
+	s->index = S->next_session_index++;
+	s->tokens = RATE_BURST;
+	s->tokens_ns = now_ns();
+	cds_list_add_tail(&s->node, &S->sessions);
+	S->n_sessions++;
+	struct cmd c = { .kind = CMD_SESSION_ADD, .session = s };
+	delivery_call(S, &c);
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = s };
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Token bucket: a client over its rate is not read until it has tokens again (its sends
+ * block or fail, nobody else waits). */
+static bool session_take_token(struct session *s, uint64_t now)
+{
+	s->tokens += (double)(now - s->tokens_ns) * RATE_PER_SEC / 1e9;
+	if (s->tokens > RATE_BURST)
+		s->tokens = RATE_BURST;
+	s->tokens_ns = now;
+	if (s->tokens >= 1.0) {
+		s->tokens -= 1.0;
+		return true;
+	}
+	return false;
+}
+
+static void session_throttle(struct session *s, bool on)
+{
+	struct epoll_event ev = { .events = on ? 0 : EPOLLIN, .data.ptr = s };
+	epoll_ctl(ep, EPOLL_CTL_MOD, s->sock, &ev);
+	s->throttled = on;
+}
+
+/* Read and serve what the client sent. Returns false when the session must be closed. */
+static bool session_readable(struct session *s)
+{
+	for (int budget = 64; budget > 0; budget--) {
+		uint64_t now = now_ns();
+		if (!session_take_token(s, now)) {
+			session_throttle(s, true);
+			return true;
+		}
+		union {
+			struct irqd_msg_hdr h;
+			char b[IRQD_MSG_MAX];
+		} buf;
+		union {
+			char b[CMSG_SPACE(4 * sizeof(int))];
+			struct cmsghdr align;
+		} cbuf;
+		struct iovec iov = { .iov_base = buf.b, .iov_len = sizeof(buf.b) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b,
+				     .msg_controllen = sizeof(cbuf.b) };
+		ssize_t n = recvmsg(s->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		if (n == 0)
+			return false;
+		atomic_fetch_add_explicit(&s->n.requests, 1, memory_order_relaxed);
+		int fd = -1, extra = 0;
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			int fds[4];
+			memcpy(fds, CMSG_DATA(cm), nf * sizeof(int));
+			for (int i = 0; i < nf; i++) {
+				if (fd < 0)
+					fd = fds[i];
+				else {
+					close(fds[i]);
+					extra++;
+				}
+			}
+		}
+		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra ||
+		    (size_t)n < sizeof(struct irqd_msg_hdr)) {
+			if (fd >= 0)
+				close(fd);
+			s->bad_messages++;
+			reply_error(s, (size_t)n >= sizeof(buf.h) ? buf.h.req_id : 0, EBADMSG,
+				    "malformed message (%zd bytes%s%s)", n,
+				    (mh.msg_flags & MSG_TRUNC) ? ", too long" : "",
+				    extra ? ", too many descriptors" : "");
+		} else {
+			dispatch(s, buf.b, (size_t)n, fd);
+		}
+		if (s->bad_messages > BAD_MESSAGES_MAX) {
+			reply_error(s, 0, EPROTO, "too many malformed requests: disconnected");
+			return false;
+		}
+	}
+	return true;
+}
+
+int server_run(struct server *srv)
+{
+	S = srv;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
+	epoll_ctl(ep, EPOLL_CTL_ADD, srv->listen_fd, &ev);
+	urcu_memb_register_thread();
+	while (!atomic_load(&srv->stop)) {
+		/* a throttled client is looked at again when it would have a token */
+		int timeout = -1;
+		struct session *s, *tmp;
+		cds_list_for_each_entry(s, &srv->sessions, node)
+			if (s->throttled)
+				timeout = 1;
+		struct epoll_event evs[32];
+		int n = epoll_wait(ep, evs, 32, timeout);
+		if (n < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < n; i++) {
+			if (!evs[i].data.ptr) {
+				session_accept();
+				continue;
+			}
+			s = evs[i].data.ptr;
+			bool keep = (evs[i].events & EPOLLIN) ? session_readable(s)
+							      : !(evs[i].events & (EPOLLHUP | EPOLLERR));
+			if (!keep)
+				session_close(s);
+		}
+		uint64_t now = now_ns();
+		cds_list_for_each_entry_safe(s, tmp, &srv->sessions, node)
+			if (s->throttled && session_take_token(s, now)) {
+				s->tokens += 1.0;
+				session_throttle(s, false);
+			}
+	}
+	struct session *s, *tmp;
+	cds_list_for_each_entry_safe(s, tmp, &srv->sessions, node)
+		session_close(s);
+	urcu_memb_unregister_thread();
+	close(ep);
+	return 0;
+}

@@ -1,0 +1,86 @@
+/*
+ * source_sim.c - the simulated interrupt controller: a register page (struct irqd_simdev_page, in a
+ * memfd shared with whoever plays the device) plus the eventfd the device writes when it raises.
+ * A level line stays asserted while the device has pending events; irqd, as the controller,
+ * re-fires it when it is unmasked still asserted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "irqd.h"
+
+struct sim {
+	int memfd;
+	struct irqd_simdev_page *dev;
+};
+
+static void sim_stamp(struct line *l, uint64_t n, uint64_t now, uint64_t *first, uint64_t *last)
+{
+	struct sim *s = l->src;
+	(void)n;
+	/* The device stamps its raises; the first stamp is taken over by irqd (exchange), so the
+	 * next batch starts fresh. A device that never stamped gets irqd's own time. */
+	uint64_t f = atomic_exchange(&s->dev->first_ns, 0);
+	uint64_t t = atomic_load(&s->dev->last_ns);
+	*first = f ? f : now;
+	*last = t >= *first ? t : *first;
+}
+
+static bool sim_asserted(struct line *l)
+{
+	struct sim *s = l->src;
+	return atomic_load(&s->dev->pending) > 0;
+}
+
+static void sim_destroy(struct line *l)
+{
+	struct sim *s = l->src;
+	munmap(s->dev, sizeof(*s->dev));
+	close(s->memfd);
+	close(l->fd);
+	free(s);
+}
+
+const struct source_ops source_sim_ops = {
+	.name = "sim",
+	.stamp = sim_stamp,
+	.asserted = sim_asserted,
+	.destroy = sim_destroy,
+};
+
+int source_sim_create(struct line *l, bool level)
+{
+	struct sim *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->memfd = memfd_create("irqd-simdev", MFD_CLOEXEC);
+	if (s->memfd < 0 || ftruncate(s->memfd, sizeof(*s->dev)) < 0)
+		goto fail;
+	s->dev = mmap(NULL, sizeof(*s->dev), PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
+	if (s->dev == MAP_FAILED)
+		goto fail;
+	s->dev->magic = IRQD_SIMDEV_MAGIC;
+	s->dev->trigger = level ? IRQD_LEVEL : IRQD_EDGE;
+	l->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->fd < 0) {
+		munmap(s->dev, sizeof(*s->dev));
+		goto fail;
+	}
+	l->ops = &source_sim_ops;
+	l->src = s;
+	return 0;
+fail:;
+	int err = errno;
+	if (s->memfd >= 0)
+		close(s->memfd);
+	free(s);
+	return -err;
+}
+
+int source_sim_memfd(const struct line *l)
+{
+	return l->ops == &source_sim_ops ? ((struct sim *)l->src)->memfd : -1;
+}

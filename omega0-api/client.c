@@ -1,0 +1,660 @@
+/*
+ * client.c - the irqd client library (see irqd/client.h and irqd/proto.h).
+ *
+ * Two locks, never on the interrupt path of another client: `rpc_lock` serialises control
+ * requests on the socket, `ev_lock` guards the handle table and the scan of the mailboxes.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "irqd/client.h"
+#include "irqd/simdev.h"
+
+struct handle_state {
+	bool attached;
+	bool direct;
+	int direct_fd;
+	uint32_t line;
+	uint64_t delivered_occ; /* latest level occurrence delivered */
+	uint64_t answered_occ;  /* latest one answered */
+	uint64_t direct_seq;
+};
+
+struct irqd_client {
+	int sock;
+	int ep;                 /* wake eventfd + DIRECT source eventfds: what irqd_fd() returns */
+	int wake_fd, bell_fd;
+	struct irqd_shm *shm;
+	const struct irqd_status *status;
+	pthread_mutex_t rpc_lock, ev_lock;
+	uint32_t next_req;
+	struct handle_state h[IRQD_SLOTS];
+	char notice[IRQD_ERRMSG_MAX];
+};
+
+static __thread char last_error[IRQD_ERRMSG_MAX];
+
+const char *irqd_last_error(void)
+{
+	return last_error;
+}
+
+static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	return -err;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- control requests -------------------------------------------------------------------------- */
+
+/* Send req (len bytes, optionally one fd), wait for its reply into rep (replen bytes exactly),
+ * collecting up to maxfds descriptors. Notices that arrive meanwhile are kept. */
+static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *rep,
+	       size_t replen, int *fds, int maxfds)
+{
+	struct irqd_msg_hdr *h = req;
+	pthread_mutex_lock(&c->rpc_lock);
+	h->len = (uint32_t)len;
+	h->req_id = ++c->next_req;
+	struct iovec iov = { .iov_base = req, .iov_len = len };
+	union {
+		char b[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (send_fd >= 0) {
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.b;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int));
+		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
+	}
+	int r;
+	if (sendmsg(c->sock, &mh, MSG_NOSIGNAL) != (ssize_t)len) {
+		r = fail(errno, "irqd: cannot send request: %s", strerror(errno));
+		goto out;
+	}
+	for (;;) {
+		union {
+			struct irqd_msg_hdr h;
+			struct irqd_error e;
+			char b[IRQD_MSG_MAX];
+		} buf;
+		iov = (struct iovec){ .iov_base = buf.b, .iov_len = sizeof(buf.b) };
+		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+				      .msg_controllen = sizeof(cb.b) };
+		ssize_t n = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n <= 0) {
+			r = fail(n ? errno : ECONNRESET, "irqd: connection lost: %s",
+				 n ? strerror(errno) : "closed by irqd");
+			goto out;
+		}
+		int got = 0, rfds[4];
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+			for (int i = 0; i < nf && got < 4; i++)
+				memcpy(&rfds[got++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+		}
+		if ((size_t)n < sizeof(buf.h)) {
+			r = fail(EPROTO, "irqd: short message from the server");
+			goto out;
+		}
+		if (buf.h.type == IRQD_MSG_NOTICE) {
+			if ((size_t)n >= sizeof(buf.e))
+				snprintf(c->notice, sizeof(c->notice), "%.*s", IRQD_ERRMSG_MAX - 1,
+					 buf.e.msg);
+			continue;
+		}
+		if (buf.h.req_id != h->req_id) {
+			for (int i = 0; i < got; i++)
+				close(rfds[i]);
+			continue; /* a reply to a request that timed out earlier: not ours */
+		}
+		if (buf.h.type == IRQD_MSG_ERROR) {
+			for (int i = 0; i < got; i++)
+				close(rfds[i]);
+			if ((size_t)n < sizeof(buf.e)) {
+				r = fail(EPROTO, "irqd: short error message");
+				goto out;
+			}
+			buf.e.msg[sizeof(buf.e.msg) - 1] = 0;
+			r = fail(buf.e.err > 0 ? buf.e.err : EIO, "%s", buf.e.msg);
+			goto out;
+		}
+		if (buf.h.type != (h->type | IRQD_MSG_REPLY) || (size_t)n != replen || got > maxfds) {
+			for (int i = 0; i < got; i++)
+				close(rfds[i]);
+			r = fail(EPROTO, "irqd: unexpected reply type %u, %zd bytes", buf.h.type, n);
+			goto out;
+		}
+		memcpy(rep, buf.b, replen);
+		for (int i = 0; i < maxfds; i++)
+			fds[i] = i < got ? rfds[i] : -1;
+		r = got;
+		break;
+	}
+out:
+	pthread_mutex_unlock(&c->rpc_lock);
+	return r;
+}
+
+int irqd_connect(const char *path, struct irqd_client **out)
+{
+	last_error[0] = 0;
+	if (!path)
+		path = getenv(IRQD_SOCKET_ENV);
+	if (!path)
+		path = IRQD_DEFAULT_SOCKET;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail(ENAMETOOLONG, "irqd: socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	struct irqd_client *c = calloc(1, sizeof(*c));
+	if (!c)
+		return fail(ENOMEM, "irqd: out of memory");
+	pthread_mutex_init(&c->rpc_lock, NULL);
+	pthread_mutex_init(&c->ev_lock, NULL);
+	c->wake_fd = c->bell_fd = c->ep = -1;
+	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int r;
+	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = fail(errno, "irqd: cannot connect to %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	struct irqd_hello hello = { .hdr.type = IRQD_MSG_HELLO, .version = IRQD_PROTO_VERSION };
+	struct irqd_hello_reply rep;
+	int fds[4];
+	r = rpc(c, &hello, sizeof(hello), -1, &rep, sizeof(rep), fds, 4);
+	if (r < 0)
+		goto fail;
+	if (r != 4 || rep.shm_size != sizeof(struct irqd_shm) || rep.slots != IRQD_SLOTS) {
+		for (int i = 0; i < r; i++)
+			close(fds[i]);
+		r = fail(EPROTO, "irqd: server speaks another shared-memory layout");
+		goto fail;
+	}
+	c->shm = mmap(NULL, sizeof(struct irqd_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+	void *st = mmap(NULL, sizeof(struct irqd_status), PROT_READ, MAP_SHARED, fds[1], 0);
+	close(fds[0]);
+	close(fds[1]);
+	c->wake_fd = fds[2];
+	c->bell_fd = fds[3];
+	if (c->shm == MAP_FAILED || st == MAP_FAILED || c->shm->magic != IRQD_SHM_MAGIC) {
+		if (st != MAP_FAILED)
+			munmap(st, sizeof(struct irqd_status));
+		if (c->shm == MAP_FAILED)
+			c->shm = NULL;
+		r = fail(EPROTO, "irqd: cannot map the session's shared memory");
+		goto fail;
+	}
+	c->status = st;
+	c->ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	if (c->ep < 0 || epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake_fd, &ev) < 0) {
+		r = fail(errno, "irqd: epoll: %s", strerror(errno));
+		goto fail;
+	}
+	*out = c;
+	return 0;
+fail:
+	irqd_disconnect(c);
+	return r;
+}
+
+void irqd_disconnect(struct irqd_client *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < IRQD_SLOTS; i++)
+		if (c->h[i].direct)
+			close(c->h[i].direct_fd);
+	if (c->shm)
+		munmap(c->shm, sizeof(struct irqd_shm));
+	if (c->status)
+		munmap((void *)c->status, sizeof(struct irqd_status));
+	if (c->sock >= 0)
+		close(c->sock);
+	if (c->ep >= 0)
+		close(c->ep);
+	if (c->wake_fd >= 0)
+		close(c->wake_fd);
+	if (c->bell_fd >= 0)
+		close(c->bell_fd);
+	pthread_mutex_destroy(&c->rpc_lock);
+	pthread_mutex_destroy(&c->ev_lock);
+	free(c);
+}
+
+/* ---- lines ------------------------------------------------------------------------------------- */
+
+static int query_init(struct irqd_line_query *q, const char *name)
+{
+	if (name[0] == '#') {
+		char *end;
+		unsigned long id = strtoul(name + 1, &end, 10);
+		if (*end || end == name + 1 || id >= IRQD_LINES_MAX)
+			return fail(EINVAL, "irqd: bad line number '%s'", name);
+		q->id = (uint32_t)id;
+		return 0;
+	}
+	if (strlen(name) >= sizeof(q->name))
+		return fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
+	q->id = IRQD_LINE_BY_NAME;
+	strcpy(q->name, name);
+	return 0;
+}
+
+static void desc_from(const struct irqd_line_info *i, struct irqd_line_desc *d)
+{
+	d->id = i->id;
+	d->trigger = (enum irqd_trigger)i->trigger;
+	d->attachments = i->attachments;
+	d->flags = i->flags;
+	snprintf(d->name, sizeof(d->name), "%.*s", IRQD_NAME_MAX - 1, i->name);
+	snprintf(d->source, sizeof(d->source), "%.*s", 15, i->source);
+}
+
+static int line_rpc(struct irqd_client *c, enum irqd_msg_type type, struct irqd_line_query *q,
+		    struct irqd_line_desc *d, int *fds, int maxfds)
+{
+	q->hdr.type = (uint16_t)type;
+	struct irqd_line_info info;
+	int r = rpc(c, q, sizeof(*q), -1, &info, sizeof(info), fds, maxfds);
+	if (r >= 0 && d)
+		desc_from(&info, d);
+	return r;
+}
+
+int irqd_line_lookup(struct irqd_client *c, const char *name, struct irqd_line_desc *d)
+{
+	struct irqd_line_query q = { 0 };
+	int r = query_init(&q, name);
+	return r < 0 ? r : line_rpc(c, IRQD_MSG_LINE_INFO, &q, d, NULL, 0);
+}
+
+int irqd_line_next(struct irqd_client *c, const struct irqd_line_desc *prev,
+		   struct irqd_line_desc *d)
+{
+	struct irqd_line_query q = { .id = prev ? prev->id : IRQD_LINE_FIRST,
+				     .flags = IRQD_QUERY_NEXT };
+	return line_rpc(c, IRQD_MSG_LINE_INFO, &q, d, NULL, 0);
+}
+
+static int empty_rpc(struct irqd_client *c, void *req, size_t len)
+{
+	struct irqd_msg_hdr rep;
+	int r = rpc(c, req, len, -1, &rep, sizeof(rep), NULL, 0);
+	return r < 0 ? r : 0;
+}
+
+int irqd_line_enable(struct irqd_client *c, const char *line)
+{
+	struct irqd_line_query q = { .hdr.type = IRQD_MSG_ENABLE };
+	int r = query_init(&q, line);
+	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
+}
+
+int irqd_line_delete(struct irqd_client *c, const char *line)
+{
+	struct irqd_line_query q = { .hdr.type = IRQD_MSG_LINE_DELETE };
+	int r = query_init(&q, line);
+	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
+}
+
+int irqd_line_stats(struct irqd_client *c, const char *line, struct irqd_line_stats *st)
+{
+	struct irqd_line_query q = { .hdr.type = IRQD_MSG_LINE_STATS };
+	int r = query_init(&q, line);
+	if (r < 0)
+		return r;
+	r = rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
+	st->name[sizeof(st->name) - 1] = 0;
+	return r < 0 ? r : 0;
+}
+
+int irqd_client_stats(struct irqd_client *c, uint32_t index, struct irqd_client_stats *st)
+{
+	struct irqd_client_query q = { .hdr.type = IRQD_MSG_CLIENT_STATS, .index = index };
+	int r = rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
+	return r < 0 ? r : 0;
+}
+
+int irqd_line_coalesce(struct irqd_client *c, const char *line,
+		       const struct irqd_coalesce_params *p)
+{
+	struct irqd_coalesce_req q = { .hdr.type = IRQD_MSG_COALESCE, .handle = IRQD_HANDLE_LINE,
+				       .params = *p };
+	int r = query_init(&q.line, line);
+	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
+}
+
+int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
+			     struct irqd_line_desc *d)
+{
+	struct irqd_line_create_req q = { .hdr.type = IRQD_MSG_LINE_CREATE };
+	if (name && strlen(name) >= sizeof(q.name))
+		return fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
+	if (name)
+		strcpy(q.name, name);
+	struct irqd_line_info info;
+	int r = rpc(c, &q, sizeof(q), efd, &info, sizeof(info), NULL, 0);
+	if (r >= 0 && d)
+		desc_from(&info, d);
+	return r < 0 ? r : 0;
+}
+
+/* ---- attachments --------------------------------------------------------------------------------- */
+
+/* Record a new attachment; with DIRECT, its source eventfd joins the wait set. */
+static int handle_add(struct irqd_client *c, const struct irqd_attach_reply *rep, int fd)
+{
+	if (rep->handle >= IRQD_SLOTS) {
+		if (fd >= 0)
+			close(fd);
+		return fail(EPROTO, "irqd: handle %u out of range", rep->handle);
+	}
+	pthread_mutex_lock(&c->ev_lock);
+	struct handle_state *h = &c->h[rep->handle];
+	*h = (struct handle_state){ .attached = true, .line = rep->line, .direct_fd = -1 };
+	if (fd >= 0) {
+		h->direct = true;
+		h->direct_fd = fd;
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = rep->handle };
+		epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
+	}
+	pthread_mutex_unlock(&c->ev_lock);
+	return 0;
+}
+
+static void handle_drop(struct irqd_client *c, uint32_t handle)
+{
+	pthread_mutex_lock(&c->ev_lock);
+	struct handle_state *h = &c->h[handle];
+	if (h->direct) {
+		epoll_ctl(c->ep, EPOLL_CTL_DEL, h->direct_fd, NULL);
+		close(h->direct_fd);
+	}
+	*h = (struct handle_state){ .direct_fd = -1 };
+	pthread_mutex_unlock(&c->ev_lock);
+}
+
+int irqd_attach(struct irqd_client *c, const char *line, uint32_t flags,
+		const struct irqd_coalesce_params *co, uint32_t *handle)
+{
+	struct irqd_attach_req q = { .hdr.type = IRQD_MSG_ATTACH, .flags = flags };
+	int r = query_init(&q.line, line);
+	if (r < 0)
+		return r;
+	if (co)
+		q.coalesce = *co;
+	struct irqd_attach_reply rep;
+	int fd = -1;
+	r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
+	if (r < 0)
+		return r;
+	r = handle_add(c, &rep, fd);
+	if (r == 0 && handle)
+		*handle = rep.handle;
+	return r;
+}
+
+static int handle_rpc(struct irqd_client *c, enum irqd_msg_type type, uint32_t handle)
+{
+	struct irqd_handle_req q = { .hdr.type = (uint16_t)type, .handle = handle };
+	return empty_rpc(c, &q, sizeof(q));
+}
+
+int irqd_detach(struct irqd_client *c, uint32_t handle)
+{
+	int r = handle_rpc(c, IRQD_MSG_DETACH, handle);
+	if (r == 0)
+		handle_drop(c, handle);
+	return r;
+}
+
+int irqd_mask(struct irqd_client *c, uint32_t handle)
+{
+	return handle_rpc(c, IRQD_MSG_MASK, handle);
+}
+
+int irqd_unmask(struct irqd_client *c, uint32_t handle)
+{
+	return handle_rpc(c, IRQD_MSG_UNMASK, handle);
+}
+
+int irqd_pass(struct irqd_client *c, uint32_t handle, uint64_t *token)
+{
+	struct irqd_handle_req q = { .hdr.type = IRQD_MSG_PASS, .handle = handle };
+	struct irqd_pass_reply rep;
+	int r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), NULL, 0);
+	if (r < 0)
+		return r;
+	*token = rep.token;
+	return 0;
+}
+
+int irqd_accept(struct irqd_client *c, uint64_t token, uint32_t *handle)
+{
+	struct irqd_accept_req q = { .hdr.type = IRQD_MSG_ACCEPT, .token = token };
+	struct irqd_attach_reply rep;
+	int fd = -1;
+	int r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
+	if (r < 0)
+		return r;
+	r = handle_add(c, &rep, fd);
+	if (r == 0 && handle)
+		*handle = rep.handle;
+	return r;
+}
+
+int irqd_handle_line(struct irqd_client *c, uint32_t handle)
+{
+	if (handle >= IRQD_SLOTS)
+		return -EBADF;
+	pthread_mutex_lock(&c->ev_lock);
+	int r = c->h[handle].attached ? (int)c->h[handle].line : -EBADF;
+	pthread_mutex_unlock(&c->ev_lock);
+	return r;
+}
+
+int irqd_set_coalesce(struct irqd_client *c, uint32_t handle, const struct irqd_coalesce_params *p)
+{
+	struct irqd_coalesce_req q = { .hdr.type = IRQD_MSG_COALESCE, .handle = handle,
+				       .params = *p };
+	return empty_rpc(c, &q, sizeof(q));
+}
+
+/* ---- events ------------------------------------------------------------------------------------ */
+
+static void ring_if_server_sleeps(struct irqd_client *c)
+{
+	atomic_store(&c->shm->doorbell_pending, 1);
+	if (atomic_load(&c->status->server_waiting)) {
+		uint64_t one = 1;
+		if (write(c->bell_fd, &one, sizeof(one)) < 0)
+			(void)0; /* the counter is saturated: irqd is awake already */
+	}
+}
+
+/* Take one published batch from slot i into ev. Returns false if there was none (stale bit,
+ * or irqd claimed it back for a pass). */
+static bool take_slot(struct irqd_client *c, unsigned i, struct irqd_event *ev)
+{
+	struct irqd_shm_slot *s = &c->shm->slot[i];
+	uint64_t pub = atomic_load_explicit(&s->published, memory_order_acquire);
+	uint64_t taken = atomic_load_explicit(&s->taken, memory_order_acquire);
+	if (pub == taken)
+		return false;
+	*ev = (struct irqd_event){ .handle = i, .line = s->line, .count = s->count,
+				   .first_ns = s->first_ns, .last_ns = s->last_ns,
+				   .delivered_ns = s->delivered_ns, .seq = s->seq,
+				   .occurrence = s->occurrence };
+	if (!atomic_compare_exchange_strong(&s->taken, &taken, pub))
+		return false;
+	atomic_store_explicit(&s->handler_ns, mono_ns(), memory_order_relaxed);
+	if (atomic_load(&s->held))
+		ring_if_server_sleeps(c);
+	return true;
+}
+
+/* Collect up to max batches; caller holds ev_lock. */
+static int scan(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	int n = 0;
+	for (unsigned w = 0; w < IRQD_SLOTS / 64 && n < max; w++) {
+		if (!atomic_load_explicit(&c->shm->ready[w], memory_order_relaxed))
+			continue;
+		uint64_t bits = atomic_exchange(&c->shm->ready[w], 0);
+		while (bits && n < max) {
+			unsigned i = w * 64 + __builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (!c->h[i].attached || !take_slot(c, i, &ev[n]))
+				continue;
+			if (ev[n].occurrence)
+				c->h[i].delivered_occ = ev[n].occurrence;
+			n++;
+		}
+		if (bits) /* no room: leave the rest for the next call */
+			atomic_fetch_or(&c->shm->ready[w], bits);
+	}
+	return n;
+}
+
+/* DIRECT attachments: read the source eventfds ourselves; irqd learns the count from the slot. */
+static int scan_direct(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	int n = 0;
+	for (unsigned i = 0; i < IRQD_SLOTS && n < max; i++) {
+		struct handle_state *h = &c->h[i];
+		uint64_t v;
+		if (!h->direct || read(h->direct_fd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		uint64_t now = mono_ns();
+		atomic_fetch_add_explicit(&c->shm->slot[i].direct_events, v, memory_order_relaxed);
+		ev[n++] = (struct irqd_event){ .handle = i, .line = h->line, .count = v,
+					       .first_ns = now, .last_ns = now, .delivered_ns = now,
+					       .seq = ++h->direct_seq };
+	}
+	return n;
+}
+
+static int collect(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	uint64_t v;
+	if (read(c->wake_fd, &v, sizeof(v)) < 0)
+		v = 0; /* nothing to clear */
+	int n = scan(c, ev, max);
+	return n + scan_direct(c, ev + n, max - n);
+}
+
+int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	if (max <= 0)
+		return fail(EINVAL, "irqd: room for no event");
+	pthread_mutex_lock(&c->ev_lock);
+	int n = collect(c, ev, max);
+	if (n == 0) {
+		/* arm, then look again: a batch published before the flag was seen is found now */
+		atomic_store(&c->shm->client_waiting, 1);
+		n = collect(c, ev, max);
+	}
+	pthread_mutex_unlock(&c->ev_lock);
+	return n;
+}
+
+int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout_ms)
+{
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
+	for (;;) {
+		int n = irqd_poll(c, ev, max);
+		if (n != 0)
+			return n;
+		int wait_ms = -1;
+		if (end != UINT64_MAX) {
+			uint64_t now = mono_ns();
+			if (now >= end)
+				return 0;
+			wait_ms = (int)((end - now + 999999) / 1000000);
+		}
+		struct epoll_event e[8];
+		if (epoll_wait(c->ep, e, 8, wait_ms) < 0 && errno != EINTR)
+			return fail(errno, "irqd: epoll_wait: %s", strerror(errno));
+	}
+}
+
+int irqd_fd(struct irqd_client *c)
+{
+	return c->ep;
+}
+
+int irqd_answer(struct irqd_client *c, uint32_t handle, uint64_t occ, enum irqd_answer answer)
+{
+	if (handle >= IRQD_SLOTS || (answer != IRQD_HANDLED && answer != IRQD_NOT_MINE))
+		return fail(EINVAL, "irqd: bad handle %u or answer %d", handle, answer);
+	pthread_mutex_lock(&c->ev_lock);
+	struct handle_state *h = &c->h[handle];
+	int r = 0;
+	if (!h->attached)
+		r = fail(EBADF, "irqd: no attachment with handle %u", handle);
+	else if (occ == 0 || occ > h->delivered_occ)
+		r = fail(EINVAL, "irqd: occurrence %llu was not delivered to handle %u",
+			 (unsigned long long)occ, handle);
+	else if (occ <= h->answered_occ)
+		r = fail(EALREADY, "irqd: occurrence %llu of handle %u is answered already",
+			 (unsigned long long)occ, handle);
+	else if (occ < h->delivered_occ)
+		r = fail(EINVAL, "irqd: occurrence %llu of handle %u is no longer owed (now %llu)",
+			 (unsigned long long)occ, handle, (unsigned long long)h->delivered_occ);
+	if (r == 0) {
+		h->answered_occ = occ;
+		atomic_store(&c->shm->slot[handle].answer, (occ << 2) | (uint64_t)answer);
+		atomic_fetch_or(&c->shm->answered[handle / 64], 1ull << (handle % 64));
+		ring_if_server_sleeps(c);
+	}
+	pthread_mutex_unlock(&c->ev_lock);
+	return r;
+}
+
+/* For simdev.c: SIM_OPEN gives the device page and the line's eventfd. */
+int irqd__sim_open(struct irqd_client *c, const char *line, int fds[2])
+{
+	struct irqd_line_query q = { 0 };
+	int r = query_init(&q, line);
+	if (r < 0)
+		return r;
+	r = line_rpc(c, IRQD_MSG_SIM_OPEN, &q, NULL, fds, 2);
+	if (r >= 0 && r != 2) {
+		for (int i = 0; i < r; i++)
+			close(fds[i]);
+		return fail(EPROTO, "irqd: SIM_OPEN gave %d descriptors", r);
+	}
+	return r < 0 ? r : 0;
+}
