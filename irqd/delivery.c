@@ -36,6 +36,7 @@ static struct delivery {
 	int heap_n, heap_cap;
 	struct cds_list_head sessions;  /* sessions known to delivery */
 	struct cds_list_head recheck;   /* level lines to look at again */
+	_Atomic int stop;               /* set by delivery_stop, after the control thread is done */
 } D;
 
 /* ---- timer heap (min-heap on `when`, each timer knows its index) ------------------------- */
@@ -286,6 +287,7 @@ static void fire(struct line *l, uint64_t events, uint64_t now)
 	unsigned notified = 0;
 	struct attachment *a;
 	urcu_memb_read_lock();
+	HANDOFF_ACQUIRE(&l->attachments);
 	cds_list_for_each_entry_rcu(a, &l->attachments, node) {
 		if (!irqcore_notify(&l->core, &a->sharer))
 			continue;
@@ -375,6 +377,7 @@ static void process_timers(uint64_t now)
 		struct line *l = caa_container_of(t, struct line, ack_timer);
 		struct attachment *a;
 		urcu_memb_read_lock();
+		HANDOFF_ACQUIRE(&l->attachments);
 		cds_list_for_each_entry_rcu(a, &l->attachments, node)
 			if (irqcore_stall(&l->core, &a->sharer))
 				session_notice(a->session, "handle %u: no answer for occurrence %llu of "
@@ -455,6 +458,7 @@ static void fill_stats(struct line *l, struct irqd_line_stats *st)
 static void free_line(struct rcu_head *h)
 {
 	struct line *l = caa_container_of(h, struct line, rcu);
+	HANDOFF_ACQUIRE(l);
 	l->ops->destroy(l);
 	free(l);
 }
@@ -477,6 +481,7 @@ static int run_cmd(struct cmd *c)
 			cds_list_del(&l->recheck_node);
 		if (l->fd_in_epoll)
 			epoll_ctl(D.ep, EPOLL_CTL_DEL, l->fd, NULL);
+		HANDOFF_RELEASE(l);
 		urcu_memb_call_rcu(&l->rcu, free_line);
 		return 0;
 	case CMD_SESSION_ADD:
@@ -539,6 +544,7 @@ static bool process_commands(void)
 	struct cds_wfcq_node *node;
 	while ((node = __cds_wfcq_dequeue_blocking(&D.srv->cmd_head, &D.srv->cmd_tail))) {
 		struct cmd *c = caa_container_of(node, struct cmd, qnode);
+		HANDOFF_ACQUIRE(c);
 		c->result = run_cmd(c);
 		atomic_store(&c->done, 1);
 		uint64_t one = 1;
@@ -553,6 +559,7 @@ int delivery_call(struct server *srv, struct cmd *c)
 {
 	atomic_store(&c->done, 0);
 	cds_wfcq_node_init(&c->qnode);
+	HANDOFF_RELEASE(c);
 	cds_wfcq_enqueue(&srv->cmd_head, &srv->cmd_tail, &c->qnode);
 	uint64_t one = 1;
 	if (write(srv->cmd_fd, &one, sizeof(one)) < 0)
@@ -572,7 +579,7 @@ static void *delivery_main(void *arg)
 	(void)arg;
 	urcu_memb_register_thread();
 	struct epoll_event evs[64];
-	while (!atomic_load(&D.srv->stop)) {
+	while (!atomic_load(&D.stop)) {
 		process_timers(now_ns());
 		process_rechecks();
 		/* Say we may sleep, then look once more at what clients posted (they post, then look
@@ -637,7 +644,7 @@ int delivery_start(struct server *srv)
 
 void delivery_stop(struct server *srv)
 {
-	atomic_store(&srv->stop, 1);
+	atomic_store(&D.stop, 1);
 	uint64_t one = 1;
 	if (write(srv->cmd_fd, &one, sizeof(one)) < 0)
 		perror("irqd: stop");

@@ -30,6 +30,20 @@
 
 struct session;
 
+/*
+ * liburcu orders its hand-offs (rcu_assign_pointer, wfcqueue, call_rcu) with its own barriers,
+ * which ThreadSanitizer cannot see. At each hand-off irqd states the happens-before edge that
+ * liburcu provides, so that the TSan build checks everything else.
+ */
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#define HANDOFF_RELEASE(p) __tsan_release((void *)(p))
+#define HANDOFF_ACQUIRE(p) __tsan_acquire((void *)(p))
+#else
+#define HANDOFF_RELEASE(p) ((void)(p))
+#define HANDOFF_ACQUIRE(p) ((void)(p))
+#endif
+
 /* A deadline in the delivery thread's timer heap. */
 enum timer_kind { TIMER_ACK, TIMER_COALESCE };
 struct timer {

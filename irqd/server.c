@@ -183,6 +183,7 @@ struct line *server_line_add(struct server *srv, const char *name, enum irqd_tri
 static void free_attachment(struct rcu_head *h)
 {
 	struct attachment *a = caa_container_of(h, struct attachment, rcu);
+	HANDOFF_ACQUIRE(a);
 	session_unref(a->session);
 	free(a);
 }
@@ -205,6 +206,7 @@ static void detach(struct attachment *a)
 	}
 	drop_tokens(a);
 	cds_list_del_rcu(&a->node);
+	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_DETACH, .att = a };
 	delivery_call(S, &c);
 	s->handles[a->slot] = NULL;
@@ -212,6 +214,7 @@ static void detach(struct attachment *a)
 	l->n_attached--;
 	if (l->n_attached == 0)
 		l->exclusive = false;
+	HANDOFF_RELEASE(a);
 	urcu_memb_call_rcu(&a->rcu, free_attachment);
 }
 
@@ -291,6 +294,7 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 	coalesce_init(&a->co, &cp, now_ns());
 	irqcore_sharer_init(&a->sharer);
 	cds_list_add_tail_rcu(&a->node, &l->attachments);
+	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_ATTACH, .att = a };
 	delivery_call(S, &c);
 	struct irqd_attach_reply rep = { .handle = (uint32_t)h, .line = l->id, .trigger = l->trigger,

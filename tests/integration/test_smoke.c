@@ -1,0 +1,46 @@
+/* test_smoke.c - the shortest end-to-end path: a level line, one driver, one device. */
+#include <stdbool.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static void test_level_roundtrip(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 2, NULL);
+	struct irqd_client *drv = client(&p), *devc = client(&p);
+	uint32_t h;
+	assert_int_equal(irqd_attach(drv, "sim1", IRQD_ATTACH_SHARED, NULL, &h), 0);
+	struct irqd_simdev *dev;
+	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
+	for (int i = 1; i <= 100; i++) {
+		assert_int_equal(irqd_simdev_raise(dev, 1), 0);
+		struct irqd_event ev[4];
+		int n = irqd_wait(drv, ev, 4, 5000);
+		assert_int_equal(n, 1);
+		assert_int_equal(ev[0].occurrence, (uint64_t)i);
+		assert_int_equal(ev[0].seq, (uint64_t)i);
+		assert_true(ev[0].first_ns <= ev[0].delivered_ns);
+		assert_int_equal(irqd_simdev_service(dev), 1);
+		assert_int_equal(irqd_answer(drv, h, ev[0].occurrence, IRQD_HANDLED), 0);
+		/* the line comes back unmasked once the answer is seen */
+		assert_true(WAIT_UNTIL(!(line_stats(drv, "sim1").flags & IRQD_LINE_MASKED), 5000));
+	}
+	struct irqd_line_stats st = line_stats(drv, "sim1");
+	assert_int_equal(st.raised, 100);
+	assert_int_equal(st.handled, 100);
+	assert_int_equal(st.unhandled, 0);
+	irqd_simdev_close(dev);
+	irqd_disconnect(devc);
+	irqd_disconnect(drv);
+	irqd_stop(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_level_roundtrip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
