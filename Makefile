@@ -33,7 +33,7 @@ LDFLAGS += $(LDFLAGS_SAN) -pthread
 
 # --- sources, one list per folder -------------------------------------------------------
 COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
-CORE_SRC     := irqd/core/flow.c irqd/core/storm.c
+CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
 		irqd/source_eventfd.c irqd/config.c irqd/policy.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c
