@@ -277,15 +277,22 @@ int main(int argc, char **argv)
 		socket_path = argv[i + 1];
 		i += 2;
 	}
-	if (i >= argc)
+	if (i >= argc || !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
 		return usage();
 	const char *cmd = argv[i++];
 	const char *line = NULL;
 	bool needs_line = !strcmp(cmd, "watch") || !strcmp(cmd, "raise") ||
 			  !strcmp(cmd, "coalesce") || !strcmp(cmd, "enable");
+	/* errors are one line on stderr (the usage text is for no command or --help) */
+	if (!needs_line && strcmp(cmd, "lines") && strcmp(cmd, "stats") && strcmp(cmd, "pci")) {
+		fprintf(stderr, "irqctl: unknown command '%s' (irqctl --help lists them)\n", cmd);
+		return 2;
+	}
 	if (needs_line) {
-		if (i >= argc)
-			return usage();
+		if (i >= argc) {
+			fprintf(stderr, "irqctl: %s needs a LINE: irqctl %s LINE [options]\n", cmd, cmd);
+			return 2;
+		}
 		line = argv[i++];
 	}
 	struct opts o = { 0 };
@@ -293,8 +300,6 @@ int main(int argc, char **argv)
 		return 2;
 	if (!strcmp(cmd, "pci"))
 		return pci_irq_print(stdout, o.json) < 0 ? 1 : 0;
-	if (!needs_line && strcmp(cmd, "lines") && strcmp(cmd, "stats"))
-		return usage();
 	struct irqd_client *c;
 	int r = irqd_connect(socket_path, &c);
 	if (r < 0)

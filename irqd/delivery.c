@@ -288,7 +288,7 @@ static void fire(struct line *l, uint64_t events, uint64_t now)
 	struct attachment *a;
 	urcu_memb_read_lock();
 	HANDOFF_ACQUIRE(&l->attachments);
-	cds_list_for_each_entry_rcu(a, &l->attachments, node) {
+	irqd_list_for_each_entry_rcu(a, &l->attachments, node) {
 		if (!irqcore_notify(&l->core, &a->sharer))
 			continue;
 		notified++;
@@ -378,7 +378,7 @@ static void process_timers(uint64_t now)
 		struct attachment *a;
 		urcu_memb_read_lock();
 		HANDOFF_ACQUIRE(&l->attachments);
-		cds_list_for_each_entry_rcu(a, &l->attachments, node)
+		irqd_list_for_each_entry_rcu(a, &l->attachments, node)
 			if (irqcore_stall(&l->core, &a->sharer))
 				session_notice(a->session, "handle %u: no answer for occurrence %llu of "
 					       "line %s within the ack deadline: marked stalled",
@@ -398,12 +398,21 @@ static void slot_bind(struct attachment *a, struct session *s, uint32_t slot)
 	s->shm->slot[slot].line = a->line->id;
 	s->shm->slot[slot].attached = 1;
 	atomic_store(&s->shm->slot[slot].answer, 0);
+	/* a DIRECT attachment that had this slot before was counted into its line at detach */
+	atomic_store(&s->shm->slot[slot].direct_events, 0);
 }
 
 static void slot_unbind(struct attachment *a)
 {
 	struct irqd_shm_slot *slot = &a->session->shm->slot[a->slot];
 	unhold(a, slot);
+	/* A batch the client never took goes with the attachment: claim it back (the client may
+	 * race for it with the same compare-and-swap). Left behind, it would be handed to the
+	 * next attachment in this slot as its own, or, if the client already dropped its ready
+	 * bit, keep the slot full so that the next attachment's batches are held for ever. */
+	uint64_t taken = atomic_load(&slot->taken), pub = atomic_load(&slot->published);
+	if (pub != taken)
+		atomic_compare_exchange_strong(&slot->taken, &taken, pub);
 	slot->attached = 0;
 	a->session->dslot[a->slot] = NULL;
 }
@@ -416,15 +425,25 @@ static void do_pass(struct attachment *a, struct session *to, uint32_t to_slot, 
 	struct irqd_shm_slot *old = &a->session->shm->slot[a->slot];
 	uint64_t taken = atomic_load(&old->taken), pub = atomic_load(&old->published);
 	if (pub != taken && atomic_compare_exchange_strong(&old->taken, &taken, pub)) {
+		/* Back to pending, ahead of anything held behind it. Not queue_events(): its flush
+		 * would publish the batch into the old client's slot again (the attachment is still
+		 * bound there), overwriting `old` before its occurrence is read. */
+		if (!a->co.pending && !a->pend_occ)
+			a->pend_last_ns = old->last_ns;
+		a->pend_first_ns = old->first_ns;
 		if (old->count)
-			queue_events(a, old->count, old->first_ns, old->last_ns, 0, now);
+			coalesce_add(&a->co, old->count, now);
 		if (old->occurrence)
 			a->pend_occ = old->occurrence;
-		if (!a->co.pending || a->pend_first_ns > old->first_ns)
-			a->pend_first_ns = old->first_ns;
 	} else if (a->sharer.awaited && a->line->core.in_service &&
 		   a->sharer.notified_occ == a->line->core.occurrence) {
 		a->pend_occ = a->sharer.notified_occ;
+		/* notified again as it was the first time: one occurrence, count 1 */
+		if (!a->co.pending) {
+			a->pend_first_ns = old->first_ns;
+			a->pend_last_ns = old->last_ns;
+			coalesce_add(&a->co, 1, now);
+		}
 	}
 	timer_cancel(&a->co_timer);
 	slot_unbind(a);

@@ -44,6 +44,36 @@ struct session;
 #define HANDOFF_ACQUIRE(p) ((void)(p))
 #endif
 
+/*
+ * A line's attachment list is changed by the control thread while the delivery thread walks it.
+ * liburcu 0.13 publishes the `next` pointer the walker follows with a fence and a volatile
+ * store, and (without _LGPL_SOURCE) its rcu_dereference() reads it with a plain load: to
+ * ThreadSanitizer a data race on `next`, and no release/acquire, so every field of a new
+ * attachment "races" with the delivery thread that finds it on the list. These are the same
+ * list updates and walk with the `next` pointer stored and loaded as C11 atomics (release
+ * store, consume load), which is what RCU publication means; plain loads and stores on x86.
+ */
+static inline void irqd_list_add_tail_rcu(struct cds_list_head *newp, struct cds_list_head *head)
+{
+	newp->next = head;
+	newp->prev = head->prev;
+	__atomic_store_n(&head->prev->next, newp, __ATOMIC_RELEASE);
+	head->prev = newp;
+}
+
+static inline void irqd_list_del_rcu(struct cds_list_head *elem)
+{
+	elem->next->prev = elem->prev;
+	__atomic_store_n(&elem->prev->next, elem->next, __ATOMIC_RELEASE);
+}
+
+#define irqd_list_for_each_entry_rcu(pos, head, member)                                        \
+	for (pos = cds_list_entry(__atomic_load_n(&(head)->next, __ATOMIC_CONSUME),             \
+				  __typeof__(*(pos)), member);                                   \
+	     &(pos)->member != (head);                                                          \
+	     pos = cds_list_entry(__atomic_load_n(&(pos)->member.next, __ATOMIC_CONSUME),       \
+				  __typeof__(*(pos)), member))
+
 /* A deadline in the delivery thread's timer heap. */
 enum timer_kind { TIMER_ACK, TIMER_COALESCE };
 struct timer {

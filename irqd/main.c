@@ -81,12 +81,17 @@ static int listen_on(const char *path, const struct config *cfg)
 /* The status page clients read to know whether to ring: shared read-only. */
 static int status_page(void)
 {
-	int fd = memfd_create("irqd-status", MFD_CLOEXEC);
+	int fd = memfd_create("irqd-status", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0 || ftruncate(fd, sizeof(struct irqd_status)) < 0)
 		return -1;
 	srv.status = mmap(NULL, sizeof(struct irqd_status), PROT_READ | PROT_WRITE, MAP_SHARED,
 			  fd, 0);
 	if (srv.status == MAP_FAILED)
+		return -1;
+	/* A read-only descriptor is not enough: a client can open /proc/self/fd/N read-write
+	 * (a memfd is mode 0777) and clear server_waiting for everybody. From here on only our
+	 * own mapping can write the page. */
+	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
 		return -1;
 	srv.status->magic = IRQD_SHM_MAGIC;
 	char path[64];
@@ -174,11 +179,17 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	/* Signals go to the control thread only: block them while the delivery thread starts. */
+	/* Signals go to the control thread only: block them while the delivery thread starts.
+	 * SIGTERM and SIGINT stay blocked (here and in every thread created from now on, such as
+	 * liburcu's call_rcu thread): server_run takes them only inside its epoll_pwait, so a
+	 * stop request can neither run in another thread nor slip in between the check of
+	 * srv.stop and the wait, and be lost while irqd sleeps. */
 	sigset_t all, old;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
 	int r = delivery_start(&srv);
+	sigaddset(&old, SIGTERM);
+	sigaddset(&old, SIGINT);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r < 0) {
 		fprintf(stderr, "irqd: delivery thread: %s\n", strerror(-r));

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,7 +206,7 @@ static void detach(struct attachment *a)
 		delivery_call(S, &c);
 	}
 	drop_tokens(a);
-	cds_list_del_rcu(&a->node);
+	irqd_list_del_rcu(&a->node);
 	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_DETACH, .att = a };
 	delivery_call(S, &c);
@@ -293,7 +294,7 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 	a->co_timer = (struct timer){ .idx = -1, .kind = TIMER_COALESCE };
 	coalesce_init(&a->co, &cp, now_ns());
 	irqcore_sharer_init(&a->sharer);
-	cds_list_add_tail_rcu(&a->node, &l->attachments);
+	irqd_list_add_tail_rcu(&a->node, &l->attachments);
 	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_ATTACH, .att = a };
 	delivery_call(S, &c);
@@ -803,6 +804,12 @@ int server_run(struct server *srv)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = NULL };
 	epoll_ctl(ep, EPOLL_CTL_ADD, srv->listen_fd, &ev);
 	urcu_memb_register_thread();
+	/* SIGTERM/SIGINT are blocked except during the wait (main.c): one that came while a
+	 * request was served interrupts the next wait, and the loop sees srv->stop. */
+	sigset_t waitmask;
+	pthread_sigmask(SIG_SETMASK, NULL, &waitmask);
+	sigdelset(&waitmask, SIGTERM);
+	sigdelset(&waitmask, SIGINT);
 	while (!atomic_load(&srv->stop)) {
 		/* a throttled client is looked at again when it would have a token */
 		int timeout = -1;
@@ -811,7 +818,7 @@ int server_run(struct server *srv)
 			if (s->throttled)
 				timeout = 1;
 		struct epoll_event evs[32];
-		int n = epoll_wait(ep, evs, 32, timeout);
+		int n = epoll_pwait(ep, evs, 32, timeout, &waitmask);
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < n; i++) {

@@ -25,8 +25,10 @@ static void sim_stamp(struct line *l, uint64_t n, uint64_t now, uint64_t *first,
 	 * next batch starts fresh. A device that never stamped gets irqd's own time. */
 	uint64_t f = atomic_exchange(&s->dev->first_ns, 0);
 	uint64_t t = atomic_load(&s->dev->last_ns);
-	*first = f ? f : now;
-	*last = t >= *first ? t : *first;
+	/* The events of this batch were read before `now`; a stamp later than that belongs to a
+	 * raise made after the read (the next batch's): never claim it for this one. */
+	*first = f && f <= now ? f : now;
+	*last = t >= *first && t <= now ? t : t > now ? now : *first;
 }
 
 static bool sim_asserted(struct line *l)

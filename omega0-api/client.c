@@ -97,9 +97,28 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 	}
 	int r;
 	if (sendmsg(c->sock, &mh, MSG_NOSIGNAL) != (ssize_t)len) {
-		r = fail(errno, "irqd: cannot send request: %s", strerror(errno));
+		int err = errno;
+		/* irqd may have refused the connection and closed it already (max-clients): its
+		 * reason (an error with req_id 0) is still queued; report it, not "broken pipe" */
+		union {
+			struct irqd_error e;
+			char b[IRQD_MSG_MAX];
+		} q;
+		ssize_t n;
+		do /* a reset is reported (once) before what is queued */
+			n = recv(c->sock, q.b, sizeof(q.b), MSG_DONTWAIT);
+		while ((n < 0 && errno == ECONNRESET) ||
+		       (n > 0 && !((size_t)n >= sizeof(q.e) && q.e.hdr.type == IRQD_MSG_ERROR &&
+				   q.e.hdr.req_id == 0)));
+		if (n > 0) {
+			q.e.msg[sizeof(q.e.msg) - 1] = 0;
+			r = fail(q.e.err > 0 ? q.e.err : EIO, "%s", q.e.msg);
+		} else {
+			r = fail(err, "irqd: cannot send request: %s", strerror(err));
+		}
 		goto out;
 	}
+	bool reset = false;
 	for (;;) {
 		union {
 			struct irqd_msg_hdr h;
@@ -110,6 +129,12 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
 				      .msg_controllen = sizeof(cb.b) };
 		ssize_t n = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
+		if (n < 0 && errno == ECONNRESET && !reset) {
+			/* irqd closed with our request unread (it refused us): the kernel reports
+			 * the reset once, before the messages irqd sent; read those */
+			reset = true;
+			continue;
+		}
 		if (n <= 0) {
 			r = fail(n ? errno : ECONNRESET, "irqd: connection lost: %s",
 				 n ? strerror(errno) : "closed by irqd");
@@ -133,7 +158,10 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 					 buf.e.msg);
 			continue;
 		}
-		if (buf.h.req_id != h->req_id) {
+		/* req_id 0: an error irqd sends before reading any request (the connection is
+		 * refused) or as it disconnects us; it answers whatever we asked */
+		if (buf.h.req_id != h->req_id &&
+		    !(buf.h.type == IRQD_MSG_ERROR && buf.h.req_id == 0)) {
 			for (int i = 0; i < got; i++)
 				close(rfds[i]);
 			continue; /* a reply to a request that timed out earlier: not ours */
