@@ -213,8 +213,12 @@ static int cmd_watch(struct irqd_client *c, const char *line, const struct opts 
 		uint64_t now = mono_ns();
 		for (int i = 0; i < n; i++) {
 			const char *ans = "-";
+			uint64_t events = ev[i].count;
 			if (ev[i].occurrence) {
-				bool mine = !dev || irqd_simdev_service(dev) > 0;
+				/* a level occurrence stands for every event the device had pending */
+				uint64_t serviced = dev ? irqd_simdev_service(dev) : 1;
+				bool mine = serviced > 0;
+				events = serviced;
 				r = irqd_answer(c, ev[i].handle, ev[i].occurrence,
 						mine ? IRQD_HANDLED : IRQD_NOT_MINE);
 				if (r < 0)
@@ -225,7 +229,7 @@ static int cmd_watch(struct irqd_client *c, const char *line, const struct opts 
 			       ev[i].seq, line, ev[i].count, ev[i].occurrence,
 			       (double)(ev[i].delivered_ns - ev[i].first_ns) / 1e3,
 			       (double)(now - ev[i].first_ns) / 1e3, ans);
-			seen += ev[i].count;
+			seen += events;
 		}
 		fflush(stdout);
 	}

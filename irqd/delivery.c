@@ -329,10 +329,30 @@ static void process_rechecks(void)
 	}
 }
 
+/* A hostile or broken client must not make the interrupt path work for it without end: its
+ * first bad answers are explained, and past BAD_ANSWERS_MAX it is disconnected (the control
+ * thread sees the socket shut down and detaches it; its pending answers count as given). */
+#define BAD_ANSWER_NOTICES 16
+#define BAD_ANSWERS_MAX 256
+
+static void bad_answer(struct session *s, unsigned slot, uint64_t ans)
+{
+	uint64_t n = atomic_fetch_add_explicit(&s->n.bad_answers, 1, memory_order_relaxed) + 1;
+	if (n <= BAD_ANSWER_NOTICES)
+		session_notice(s, "answer %llu for occurrence %llu on handle %u rejected: "
+			       "not owed, already given or unknown",
+			       (unsigned long long)(ans & 3), (unsigned long long)(ans >> 2), slot);
+	if (n > BAD_ANSWERS_MAX) {
+		session_notice(s, "more than %u bad answers: disconnected", BAD_ANSWERS_MAX);
+		shutdown(s->sock, SHUT_RDWR);
+		s->cut_off = true;
+	}
+}
+
 /* Answers and freed slots a client posted. Returns true if there was anything. */
 static bool process_session(struct session *s)
 {
-	if (!atomic_exchange(&s->shm->doorbell_pending, 0))
+	if (!atomic_exchange(&s->shm->doorbell_pending, 0) || s->cut_off)
 		return false;
 	uint64_t now = now_ns();
 	for (unsigned w = 0; w < IRQD_SLOTS / 64; w++) {
@@ -346,11 +366,9 @@ static bool process_session(struct session *s)
 						     (enum irqcore_answer)(ans & 3), now)
 				    : -1;
 			if (act < 0) {
-				atomic_fetch_add_explicit(&s->n.bad_answers, 1, memory_order_relaxed);
-				session_notice(s, "answer %llu for occurrence %llu on handle %u rejected: "
-					       "not owed, already given or unknown",
-					       (unsigned long long)(ans & 3),
-					       (unsigned long long)(ans >> 2), i);
+				bad_answer(s, i, ans);
+				if (s->cut_off)
+					return true;
 				continue;
 			}
 			atomic_fetch_add_explicit(&s->n.answers, 1, memory_order_relaxed);

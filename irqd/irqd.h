@@ -168,6 +168,7 @@ struct session {
 	struct cds_list_head held;    /* attachments with a held batch */
 	struct cds_list_head dnode;   /* delivery's session list */
 	bool in_delivery;
+	bool cut_off;                 /* too many bad answers: its shared memory is ignored */
 
 	struct session_counters n;
 };

@@ -58,6 +58,14 @@ static int reply_error(struct session *s, uint32_t req_id, int err, const char *
 	return -err;
 }
 
+/* The end of an enumeration: -ENOENT to the client, but not an error in its statistics. */
+static int reply_end(struct session *s, uint32_t req_id, const char *what)
+{
+	int r = reply_error(s, req_id, ENOENT, "%s", what);
+	atomic_fetch_sub_explicit(&s->n.errors, 1, memory_order_relaxed);
+	return r;
+}
+
 static int reply(struct session *s, const struct irqd_msg_hdr *req, void *msg, size_t len,
 		 const int *fds, int nfds)
 {
@@ -99,7 +107,7 @@ static struct line *resolve(struct session *s, const struct irqd_msg_hdr *req,
 		for (uint32_t i = from; i < IRQD_LINES_MAX; i++)
 			if (S->lines[i])
 				return S->lines[i];
-		reply_error(s, req->req_id, ENOENT, "no more lines");
+		reply_end(s, req->req_id, "no more lines");
 		return NULL;
 	}
 	if (q->id == IRQD_LINE_BY_NAME) {
@@ -550,7 +558,7 @@ static int do_client_stats(struct session *s, const struct irqd_client_query *r)
 #undef GET
 		return reply(s, &r->hdr, &st, sizeof(st), NULL, 0);
 	}
-	return reply_error(s, r->hdr.req_id, ENOENT, "no more clients");
+	return reply_end(s, r->hdr.req_id, "no more clients");
 }
 
 static int dispatch(struct session *s, const void *buf, size_t len, int fd)

@@ -695,6 +695,7 @@ static void test_malformed_requests(void **state)
 	hdr(&cq, IRQD_MSG_CLIENT_STATS, sizeof(cq), 803);
 	send_all(s, &cq, sizeof(cq), NULL, 0), sent++;
 	expect_error(s, 803, ENOENT, "no more clients");
+	n_errors_seen--; /* the end of an enumeration is an answer, not an error in the stats */
 
 	/* still connected and served */
 	line_query(&q, IRQD_MSG_LINE_INFO, 900, "sim1");
@@ -911,6 +912,43 @@ static void test_hostile_shm(void **state)
 
 #define FLOOD_N 200000u
 #define FLOOD_EVENTS 10000u
+
+/* A client that keeps writing garbage answers is explained the first ones, then disconnected
+ * after BAD_ANSWERS_MAX (256); an honest client on the same line never notices. */
+static void test_bad_answer_flood(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	start(&p, 2, NULL);
+	struct irqd_client *honest = client(&p), *devc = client(&p);
+	uint32_t hh;
+	assert_int_equal(irqd_attach(honest, "sim0", IRQD_ATTACH_SHARED, NULL, &hh), 0);
+	struct irqd_simdev *dev;
+	assert_int_equal(irqd_simdev_open(devc, "sim0", &dev), 0);
+	struct raw x;
+	raw_hello(&x, p.sock);
+	uint32_t xh = raw_attach(&x, "sim0", IRQD_ATTACH_SHARED);
+	for (unsigned i = 0; i < 257; i++) { /* the 257th is one too many */
+		raw_answer_word(&x, xh, ((1000ull + i) << 2) | IRQD_HANDLED);
+		/* one at a time, so that irqd sees each (it reads one answer word per slot) */
+		assert_true(WAIT_UNTIL(!atomic_load(&x.shm->answered[xh / 64]), 10000));
+	}
+	/* 16 explanations, then the verdict, then the end of the connection */
+	for (int i = 0; i < 16; i++)
+		expect_notice(&x, "rejected");
+	expect_notice(&x, "bad answers: disconnected");
+	union msg m;
+	assert_int_equal(raw_recv(x.sock, &m, NULL, NULL, 10000), 0);
+	/* its attachment is gone: the honest client alone serves the line, exactly */
+	assert_true(WAIT_UNTIL(line_stats(honest, "sim0").attachments == 1, 10000));
+	for (uint64_t k = 1; k <= 5; k++)
+		roundtrip(honest, hh, dev, "sim0", k);
+	raw_close(&x);
+	irqd_simdev_close(dev);
+	irqd_disconnect(devc);
+	irqd_disconnect(honest);
+	stop(&p);
+}
 
 struct flood_result {
 	uint32_t sent, replies, errors;
@@ -1174,6 +1212,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_malformed_requests, teardown),
 		cmocka_unit_test_teardown(test_malformed_disconnect, teardown),
 		cmocka_unit_test_teardown(test_hostile_shm, teardown),
+		cmocka_unit_test_teardown(test_bad_answer_flood, teardown),
 		cmocka_unit_test_teardown(test_flood, teardown),
 		cmocka_unit_test_teardown(test_max_clients, teardown),
 	};

@@ -24,18 +24,18 @@
 
 /* ---- a failing test must not leave irqd or its children running --------------------------- */
 
-static struct irqd_proc *live_irqd;
+static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
 static pid_t live_kids[16];
 
 static void start(struct irqd_proc *p, int sim, const char *config)
 {
 	irqd_start(p, sim, config);
-	live_irqd = p;
+	live_irqd = *p;
 }
 
 static void stop(struct irqd_proc *p)
 {
-	live_irqd = NULL;
+	live_irqd.pid = 0;
 	irqd_stop(p);
 }
 
@@ -63,19 +63,19 @@ static int cleanup(void **state)
 {
 	(void)state;
 	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i]) {
+		if (live_kids[i] > 0) {
 			kill(live_kids[i], SIGKILL);
 			waitpid(live_kids[i], NULL, 0);
 			live_kids[i] = 0;
 		}
-	if (live_irqd) {
-		kill(live_irqd->pid, SIGKILL);
-		waitpid(live_irqd->pid, NULL, 0);
+	if (live_irqd.pid > 0) {
+		kill(live_irqd.pid, SIGKILL);
+		waitpid(live_irqd.pid, NULL, 0);
 		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd->dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
 		if (system(cmd) != 0)
 			(void)0;
-		live_irqd = NULL;
+		live_irqd.pid = 0;
 	}
 	return 0;
 }

@@ -7,8 +7,6 @@
  * line 2,000 times, checking each attachment's batches (sequence numbers from 1, no gap, no
  * batch after the detach); a device raising 300,000 single events, paced so that the raising
  * spans the whole churn. Counts are compared exactly with the device's and irqd's.
- *
- * RCU_SCALE=N in the environment divides the churn cycles and the events by N (default 1).
  */
 #include <errno.h>
 #include <poll.h>
@@ -27,18 +25,18 @@
 
 /* ---- a failing test must not leave irqd or its children running --------------------------- */
 
-static struct irqd_proc *live_irqd;
+static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
 static pid_t live_kids[16];
 
 static void start(struct irqd_proc *p, int sim, const char *config)
 {
 	irqd_start(p, sim, config);
-	live_irqd = p;
+	live_irqd = *p;
 }
 
 static void stop(struct irqd_proc *p)
 {
-	live_irqd = NULL;
+	live_irqd.pid = 0;
 	irqd_stop(p);
 }
 
@@ -66,19 +64,19 @@ static int cleanup(void **state)
 {
 	(void)state;
 	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i]) {
+		if (live_kids[i] > 0) {
 			kill(live_kids[i], SIGKILL);
 			waitpid(live_kids[i], NULL, 0);
 			live_kids[i] = 0;
 		}
-	if (live_irqd) {
-		kill(live_irqd->pid, SIGKILL);
-		waitpid(live_irqd->pid, NULL, 0);
+	if (live_irqd.pid > 0) {
+		kill(live_irqd.pid, SIGKILL);
+		waitpid(live_irqd.pid, NULL, 0);
 		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd->dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
 		if (system(cmd) != 0)
 			(void)0;
-		live_irqd = NULL;
+		live_irqd.pid = 0;
 	}
 	return 0;
 }
@@ -277,13 +275,6 @@ static int device_main(const struct irqd_proc *p, void *arg)
 	return 0;
 }
 
-static uint64_t scale(void)
-{
-	const char *s = getenv("RCU_SCALE");
-	long v = s ? strtol(s, NULL, 10) : 1;
-	return v > 0 ? (uint64_t)v : 1;
-}
-
 static void churn(bool level)
 {
 	struct irqd_proc p;
@@ -297,8 +288,8 @@ static void churn(bool level)
 	memset(r, 0, sizeof(*r));
 	snprintf(r->line, sizeof(r->line), "sim0");
 	r->level = level;
-	r->cycles = 2000 / scale();
-	r->events = 300000 / scale();
+	r->cycles = 2000;
+	r->events = 300000;
 
 	pid_t stable = child(stable_main, &p, r);
 	assert_true(WAIT_UNTIL(atomic_load(&r->stable_ready) || atomic_load(&r->errors), 10000));

@@ -25,18 +25,18 @@
 
 /* ---- a failing test must not leave irqd or its children running --------------------------- */
 
-static struct irqd_proc *live_irqd;
+static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
 static pid_t live_kids[16];
 
 static void start(struct irqd_proc *p, int sim, const char *config)
 {
 	irqd_start(p, sim, config);
-	live_irqd = p;
+	live_irqd = *p;
 }
 
 static void stop(struct irqd_proc *p)
 {
-	live_irqd = NULL;
+	live_irqd.pid = 0;
 	irqd_stop(p);
 }
 
@@ -64,19 +64,19 @@ static int cleanup(void **state)
 {
 	(void)state;
 	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i]) {
+		if (live_kids[i] > 0) {
 			kill(live_kids[i], SIGKILL);
 			waitpid(live_kids[i], NULL, 0);
 			live_kids[i] = 0;
 		}
-	if (live_irqd) {
-		kill(live_irqd->pid, SIGKILL);
-		waitpid(live_irqd->pid, NULL, 0);
+	if (live_irqd.pid > 0) {
+		kill(live_irqd.pid, SIGKILL);
+		waitpid(live_irqd.pid, NULL, 0);
 		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd->dir);
+		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
 		if (system(cmd) != 0)
 			(void)0;
-		live_irqd = NULL;
+		live_irqd.pid = 0;
 	}
 	return 0;
 }
@@ -455,12 +455,14 @@ static void test_three_sharers_merged(void **state)
 	pid_t devpid = child(device_main, &p, &(struct device_args){ "sim0", N, 50 });
 	assert_int_equal(reap_child(devpid), 0);
 	struct irqd_simdev_regs regs;
-	struct irqd_line_stats st;
+	struct irqd_line_stats st = { 0 };
 	if (!WAIT_UNTIL((irqd_simdev_read(dev, &regs), regs.serviced == N) &&
 				!((st = line_stats(ctl, "sim0")).flags & IRQD_LINE_MASKED) &&
 				st.handled + st.not_mine == S * st.raised,
 			20000))
-		fail_msg("device serviced %llu of %d", (unsigned long long)regs.serviced, N);
+		fail_msg("device serviced %llu of %d; line: %llu occurrences, %llu answers, flags 0x%x",
+			 (unsigned long long)regs.serviced, N, (unsigned long long)st.raised,
+			 (unsigned long long)(st.handled + st.not_mine), st.flags);
 	for (int i = 0; i < S; i++)
 		drv_stop(&d[i], pid[i]);
 	st = line_stats(ctl, "sim0");
@@ -653,7 +655,14 @@ static void test_mask_refcount(void **state)
 /* Storm: a sharer that answers NOT_MINE without servicing keeps the asserted line firing. After
  * 100,000 unhandled occurrences the line is disabled and stays quiet; a driver on another line
  * keeps getting its events all along; enable re-arms the line, which fires again at once since
- * the device still asserts it. */
+ * the device still asserts it.
+ *
+ * The rule is judged per window of 100,000 completed occurrences, and (Linux's quiet reset) an
+ * unhandled occurrence more than 100 ms after the previous one restarts the unhandled count. On
+ * an idle machine the storm is a few seconds of back-to-back occurrences and the first window
+ * disables the line; on a loaded one a driver descheduled for 100 ms restarts the count and a
+ * later window does it. So the test asserts the disable at a window boundary (raised a multiple
+ * of 100,000, every one of them unhandled, disables == 1) and prints how many windows it took. */
 static void test_storm(void **state)
 {
 	(void)state;
@@ -674,7 +683,7 @@ static void test_storm(void **state)
 		st = line_stats(ctl, "sim0");
 		if (st.flags & IRQD_LINE_DISABLED)
 			break;
-		if (mono_ns() - t0 > 60 * 1000000000ull)
+		if (mono_ns() - t0 > 120 * 1000000000ull)
 			fail_msg("no storm detected: raised %llu unhandled %llu",
 				 (unsigned long long)st.raised, (unsigned long long)st.unhandled);
 		/* the other line's driver gets every event, promptly, during the storm */
@@ -684,29 +693,32 @@ static void test_storm(void **state)
 			fail_msg("edge line starved during the storm: %llu of %llu events",
 				 (unsigned long long)atomic_load(&d[1].events),
 				 (unsigned long long)other_raised);
-		if (line_stats(ctl, "sim0").raised < 100000)
+		if (!(line_stats(ctl, "sim0").flags & IRQD_LINE_DISABLED))
 			during_storm++;
 	}
-	printf("  storm detected after %.2f s; %llu events on the other line during it\n",
-	       (double)(mono_ns() - t0) / 1e9, (unsigned long long)during_storm);
+	const uint64_t R = st.raised; /* occurrences until the storm rule struck */
+	printf("  storm detected after %.2f s, %llu occurrences (%llu window%s); %llu events on the "
+	       "other line during it\n",
+	       (double)(mono_ns() - t0) / 1e9, (unsigned long long)R,
+	       (unsigned long long)R / 100000, R > 100000 ? "s" : "", (unsigned long long)during_storm);
 	assert_true(during_storm >= 10);
 	assert_int_equal(st.disables, 1);
-	assert_int_equal(st.raised, 100000);
-	assert_int_equal(st.unhandled, 100000);
+	assert_true(R >= 100000 && R % 100000 == 0);
+	assert_int_equal(st.unhandled, R);
 	assert_true(st.unhandled >= 99901);
-	assert_int_equal(st.not_mine, 100000);
+	assert_int_equal(st.not_mine, R);
 	assert_int_equal(st.handled, 0);
 	assert_true(st.flags & IRQD_LINE_MASKED);
-	assert_true(WAIT_UNTIL(atomic_load(&d[0].not_mine) == 100000, 5000));
+	assert_true(WAIT_UNTIL(atomic_load(&d[0].not_mine) == R, 5000));
 
 	/* disabled: nothing more is delivered, though the device still asserts and raises again */
 	assert_int_equal(irqd_simdev_raise(storm, 1), 0);
 	usleep(100000); /* a window in which a live line would re-fire ~1000 times */
 	st = line_stats(ctl, "sim0");
-	assert_int_equal(st.raised, 100000);
+	assert_int_equal(st.raised, R);
 	assert_true(st.flags & IRQD_LINE_DISABLED);
-	assert_int_equal(atomic_load(&d[0].occurrences), 100000);
-	assert_int_equal(atomic_load(&d[0].last_occ), 100000);
+	assert_int_equal(atomic_load(&d[0].occurrences), R);
+	assert_int_equal(atomic_load(&d[0].last_occ), R);
 	struct irqd_simdev_regs regs;
 	irqd_simdev_read(storm, &regs);
 	assert_int_equal(regs.pending, 2);
@@ -722,10 +734,10 @@ static void test_storm(void **state)
 	assert_true(WAIT_UNTIL(unmasked(ctl, "sim0"), 10000));
 	st = line_stats(ctl, "sim0");
 	assert_false(st.flags & IRQD_LINE_DISABLED);
-	assert_int_equal(st.raised, 100001);
+	assert_int_equal(st.raised, R + 1);
 	assert_int_equal(st.handled, 1);
 	assert_int_equal(st.disables, 1);
-	assert_int_equal(atomic_load(&d[0].last_occ), 100001);
+	assert_int_equal(atomic_load(&d[0].last_occ), R + 1);
 	irqd_simdev_read(storm, &regs);
 	assert_int_equal(regs.pending, 0);
 	assert_int_equal(regs.serviced, 2);
