@@ -345,6 +345,12 @@ static int do_pass(struct session *s, const struct irqd_handle_req *r)
 	struct attachment *a = own(s, &r->hdr, r->handle);
 	if (!a)
 		return -EBADF;
+	/* the holder of a DIRECT attachment reads the source eventfd itself and cannot be made
+	 * to stop: its events would be lost to the new holder */
+	if (a->flags & IRQD_ATTACH_DIRECT)
+		return reply_error(s, r->hdr.req_id, EINVAL,
+				   "a direct attachment cannot be passed: detach it and let the "
+				   "other client attach");
 	struct pass_token *free_t = NULL;
 	for (unsigned i = 0; i < sizeof(S->tokens) / sizeof(S->tokens[0]); i++) {
 		if (S->tokens[i].att == a)

@@ -384,6 +384,10 @@ static void test_direct_rules(void **state)
 	struct irqd_client *c2 = client(&p);
 	uint32_t h2;
 	assert_int_equal(irqd_attach(c2, "sim1", IRQD_ATTACH_SHARED, NULL, &h2), -EBUSY);
+	/* nor can it be passed: its holder reads the source itself and would keep doing so */
+	uint64_t token;
+	assert_int_equal(irqd_pass(c, h, &token), -EINVAL);
+	assert_non_null(strstr(irqd_last_error(), "cannot be passed"));
 	irqd_disconnect(c2);
 	irqd_disconnect(c);
 	stop(&p);
