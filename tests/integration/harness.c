@@ -64,7 +64,8 @@ void irqd_start(struct irqd_proc *p, int sim, const char *config)
 		_exit(127);
 	}
 	struct irqd_client *c = NULL;
-	bool up = WAIT_UNTIL(irqd_connect(p->sock, &c) == 0, 10000);
+	/* bounded generously: sanitizer builds on a loaded 2-core machine start slowly */
+	bool up = WAIT_UNTIL(irqd_connect(p->sock, &c) == 0, 30000);
 	if (!up) {
 		char buf[512] = "";
 		FILE *f = fopen(p->log, "r");

@@ -26,7 +26,7 @@ struct irqd_proc {
 };
 
 /* Start irqd with `sim` sim lines and the given configuration text (NULL: none). Fails the
- * test if irqd does not answer within 10 s. */
+ * test if irqd does not answer within 30 s. */
 void irqd_start(struct irqd_proc *p, int sim, const char *config);
 /* SIGTERM, wait, assert a clean exit; removes the directory. */
 void irqd_stop(struct irqd_proc *p);
