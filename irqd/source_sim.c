@@ -26,9 +26,13 @@ static void sim_stamp(struct line *l, uint64_t n, uint64_t now, uint64_t *first,
 	uint64_t f = atomic_exchange(&s->dev->first_ns, 0);
 	uint64_t t = atomic_load(&s->dev->last_ns);
 	/* The events of this batch were read before `now`; a stamp later than that belongs to a
-	 * raise made after the read (the next batch's): never claim it for this one. */
-	*first = f && f <= now ? f : now;
-	*last = t >= *first && t <= now ? t : t > now ? now : *first;
+	 * raise made after the read (the next batch's): never claim it for this one. With no
+	 * first stamp left (an earlier read took it), the events were raised no later than the
+	 * newest stamp: using that, not `now`, keeps first <= last when an attachment's pending
+	 * batch spans several reads (the device's last_ns only grows). */
+	uint64_t newest = t && t <= now ? t : now;
+	*first = f && f <= now ? f : newest;
+	*last = newest >= *first ? newest : *first;
 }
 
 static bool sim_asserted(struct line *l)

@@ -396,12 +396,23 @@ static uint64_t burst_batches(const struct irqd_coalesce_params *cp, uint64_t n,
 /* adaptive vs off under a burst of 500,000 events raised as fast as possible: exact totals in
  * both; the adaptive walk climbs to its batching profiles and needs far fewer batches.
  *
- * What is asserted: adaptive <= off / 2. Under a flood "off" batches too, by itself: the
- * mailbox holds one batch, so while the driver is busy irqd accumulates, and off delivers one
- * batch per driver cycle (~30-60 us on this 2-vCPU VM: 13,000-25,000 batches, 20-37 events
- * each). The adaptive walk parks on its top profile (128 us / 256 frames): ~4,400-5,700
- * batches. The ratio is 128 us over the driver's cycle, 2.8-5.6 in repeated runs (plain and
- * TSan), so / 4 would fail on a slow run although nothing is wrong; / 2 holds with margin. */
+ * What is asserted, besides exact totals:
+ *  - the adaptive walk reached its top profiles: the median gap between its batches is at
+ *    least 64 us (profile 3's timer; on the top profile, 128 us, it is 160-220 us here);
+ *  - adaptive needs at most 2/3 of off's batches in the plain and ASan builds, fewer than off
+ *    under TSan.
+ * Not "/ 4": under a flood "off" batches too, by itself. The mailbox holds one batch, so while
+ * the driver is busy irqd accumulates, and off delivers one batch per driver cycle (~30-60 us
+ * on this 2-vCPU VM: 11,000-23,000 batches of 20-45 events), against ~4,000-5,700 for
+ * adaptive. The ratio is about 128 us over the driver's cycle: 3.7-5.2 on a quiet machine,
+ * down to 2.1 while other test suites ran alongside; under TSan (slower, uneven raising)
+ * 1.5-2.9. A fixed "/ 4" would fail on a loaded machine although nothing is wrong. */
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
 static void test_adaptive_burst(void **state)
 {
 	(void)state;
@@ -410,12 +421,25 @@ static void test_adaptive_burst(void **state)
 	uint64_t w_off, w_ad;
 	uint64_t b_off = burst_batches(&off, n, &w_off);
 	uint64_t b_ad = burst_batches(&adaptive, n, &w_ad);
+	/* the adaptive run's batches (B): how far apart were they delivered? */
+	static uint64_t gap[1 << 16];
+	uint64_t ng = 0;
+	for (uint64_t i = 1; i < B.n && i < sizeof(gap) / sizeof(gap[0]); i++)
+		gap[ng++] = B.delivered_ns[i] - B.delivered_ns[i - 1];
+	qsort(gap, ng, sizeof(gap[0]), cmp_u64);
+	uint64_t median_gap = ng ? gap[ng / 2] : 0;
+	printf("  adaptive: median gap between batches %.1f us\n", (double)median_gap / 1e3);
+	assert_true(median_gap >= 64000);
 	printf("  %llu events: off %llu batches (%llu wake-ups, %.1f events each), adaptive %llu "
 	       "batches (%llu wake-ups, %.1f events each): %.1f times fewer\n",
 	       (unsigned long long)n, (unsigned long long)b_off, (unsigned long long)w_off,
 	       (double)n / (double)b_off, (unsigned long long)b_ad, (unsigned long long)w_ad,
 	       (double)n / (double)b_ad, (double)b_off / (double)b_ad);
-	assert_true(b_ad * 2 <= b_off);
+#if defined(__SANITIZE_THREAD__)
+	assert_true(b_ad < b_off);
+#else
+	assert_true(b_ad * 3 <= b_off * 2);
+#endif
 }
 
 /* irqd_line_coalesce (admin) sets every attachment of the line and the default of later ones;
