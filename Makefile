@@ -80,7 +80,7 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI)
 # Integration tests start the real irqd and talk to it through the client library.
-$(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o $(LIBIRQD_A)
+$(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o $(B)/obj/tests/integration/sharer.o $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
 $(B)/bench/%: $(B)/obj/bench/%.o $(LIBIRQD_A)

@@ -1,5 +1,8 @@
 /* harness.c - see harness.h */
 #include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
@@ -8,12 +11,53 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
+
+/* ---- what the current test started: harness_teardown() ends what is still recorded ---------- */
+
+static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
+static pid_t live_kids[HARNESS_MAX_CHILDREN];
+
+static void forget_child(pid_t pid)
+{
+	for (unsigned i = 0; i < HARNESS_MAX_CHILDREN; i++)
+		if (live_kids[i] == pid)
+			live_kids[i] = 0;
+}
+
+static void remove_dir(const char *dir)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		(void)0;
+}
+
+int harness_teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 0; i < HARNESS_MAX_CHILDREN; i++)
+		if (live_kids[i] > 0) {
+			kill(live_kids[i], SIGKILL);
+			waitpid(live_kids[i], NULL, 0);
+			live_kids[i] = 0;
+		}
+	if (live_irqd.pid > 0) {
+		kill(live_irqd.pid, SIGKILL);
+		waitpid(live_irqd.pid, NULL, 0);
+		remove_dir(live_irqd.dir);
+		live_irqd.pid = 0;
+	}
+	return 0;
+}
 
 uint64_t mono_ns(void)
 {
@@ -63,6 +107,7 @@ void irqd_start(struct irqd_proc *p, int sim, const char *config)
 		execv(bin, argv);
 		_exit(127);
 	}
+	live_irqd = *p;
 	struct irqd_client *c = NULL;
 	/* bounded generously: sanitizer builds on a loaded 2-core machine start slowly */
 	bool up = WAIT_UNTIL(irqd_connect(p->sock, &c) == 0, 30000);
@@ -84,6 +129,8 @@ void irqd_stop(struct irqd_proc *p)
 	assert_int_equal(kill(p->pid, SIGTERM), 0);
 	int st;
 	assert_int_equal(waitpid(p->pid, &st, 0), p->pid);
+	if (live_irqd.pid == p->pid)
+		live_irqd.pid = 0; /* reaped: nothing left for the teardown but the directory */
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		char cmd[256];
 		snprintf(cmd, sizeof(cmd), "cat %s >&2", p->log);
@@ -113,14 +160,37 @@ pid_t spawn(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc 
 	assert_true(pid >= 0);
 	if (pid == 0)
 		_exit(fn(p, arg));
-	return pid;
+	for (unsigned i = 0; i < HARNESS_MAX_CHILDREN; i++)
+		if (!live_kids[i]) {
+			live_kids[i] = pid;
+			return pid;
+		}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	fail_msg("more than %d live children", HARNESS_MAX_CHILDREN);
+	return -1;
 }
 
 int reap(pid_t pid)
 {
 	int st;
-	if (waitpid(pid, &st, 0) != pid)
+	pid_t r = waitpid(pid, &st, 0);
+	forget_child(pid);
+	if (r != pid)
 		return -1;
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+int reap_within(pid_t pid, int ms)
+{
+	int st = 0;
+	if (!WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, ms)) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &st, 0);
+		forget_child(pid);
+		fail_msg("child %d did not finish within %d ms", (int)pid, ms);
+	}
+	forget_child(pid);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
@@ -157,4 +227,114 @@ struct irqd_line_stats line_stats(struct irqd_client *c, const char *line)
 	if (r < 0)
 		fail_msg("stats %s: %s", line, irqd_last_error());
 	return st;
+}
+
+struct irqd_simdev *device(struct irqd_client *c, const char *line)
+{
+	struct irqd_simdev *dev;
+	if (irqd_simdev_open(c, line, &dev) < 0)
+		fail_msg("simdev %s: %s", line, irqd_last_error());
+	return dev;
+}
+
+bool unmasked(struct irqd_client *c, const char *line)
+{
+	return !(line_stats(c, line).flags & IRQD_LINE_MASKED);
+}
+
+uint64_t wait_unmasked(struct irqd_client *c, const char *line, int timeout_ms)
+{
+	if (!WAIT_UNTIL(unmasked(c, line), timeout_ms))
+		fail_msg("%s stays masked", line);
+	return mono_ns();
+}
+
+int count_sessions(struct irqd_client *c)
+{
+	struct irqd_client_stats st;
+	int n = 0;
+	for (uint32_t i = 0; irqd_client_stats(c, i, &st) == 0; i = st.index + 1)
+		n++;
+	return n;
+}
+
+void *shared_page(size_t len)
+{
+	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	memset(m, 0, len);
+	return m;
+}
+
+uint64_t xorshift(uint64_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 7;
+	*x ^= *x << 17;
+	return *x;
+}
+
+int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+void sun_set(struct sockaddr_un *sa, const char *path)
+{
+	size_t n = strlen(path);
+	if (n >= sizeof(sa->sun_path))
+		n = sizeof(sa->sun_path) - 1;
+	memcpy(sa->sun_path, path, n);
+	sa->sun_path[n] = 0;
+}
+
+ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	int pr;
+	do
+		pr = poll(&pfd, 1, timeout_ms);
+	while (pr < 0 && errno == EINTR);
+	if (pr == 0)
+		return -ETIMEDOUT;
+	if (pr < 0)
+		return -errno;
+	union {
+		char b[CMSG_SPACE(8 * sizeof(int))];
+		struct cmsghdr align;
+	} cb;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+			     .msg_controllen = sizeof(cb.b) };
+	ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -errno;
+	int got = 0;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (int i = 0; i < nf; i++) {
+			int fd;
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (fds && got < 8)
+				fds[got++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (nfds)
+		*nfds = got;
+	return n;
+}
+
+void note_error(_Atomic uint64_t *errors, char *err, size_t len, const char *fmt, ...)
+{
+	if (atomic_fetch_add(errors, 1) == 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(err, len, fmt, ap);
+		va_end(ap);
+	}
 }

@@ -26,52 +26,9 @@
 
 #include "harness.h"
 
-/* A socket path into a sockaddr_un (the harness's paths are short). */
-static void sun_set(struct sockaddr_un *sa, const char *path)
-{
-	size_t n = strlen(path);
-	if (n >= sizeof(sa->sun_path))
-		n = sizeof(sa->sun_path) - 1;
-	memcpy(sa->sun_path, path, n);
-	sa->sun_path[n] = 0;
-}
-
 #define NOBODY 65534u
 #define NOGROUP 65534u
 #define OTHER_GID 4242u /* a group nobody is not in */
-
-/* ---- the current test's irqd: a failing test leaves it running, the teardown ends it ----- */
-
-static struct irqd_proc live;
-static bool is_live;
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = *p;
-	is_live = true;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	is_live = false;
-	irqd_stop(p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	if (is_live) {
-		is_live = false;
-		kill(live.pid, SIGKILL);
-		waitpid(live.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live.dir);
-		if (system(cmd) != 0)
-			(void)0;
-	}
-	return 0;
-}
 
 /* ---- the unprivileged side ------------------------------------------------------------------ */
 
@@ -193,18 +150,6 @@ static pid_t spawn_as(const struct who *w, int (*fn)(const struct irqd_proc *, v
 	return spawn(run_as, p, &j);
 }
 
-/* Wait for a child at most ms; kill it and fail if it does not finish. */
-static int reap_within(pid_t pid, int ms)
-{
-	int st = 0;
-	if (!WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, ms)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		fail_msg("child %d did not finish within %d ms", (int)pid, ms);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-}
-
 static void run_child(const struct who *w, int (*fn)(const struct irqd_proc *, void *),
 		      const struct irqd_proc *p, void *arg)
 {
@@ -228,40 +173,6 @@ union msg {
 	char b[IRQD_MSG_MAX];
 };
 
-static ssize_t raw_recv(int sock, union msg *m, int *fds, int *nfds, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	if (poll(&pfd, 1, timeout_ms) != 1)
-		return -ETIMEDOUT;
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { .iov_base = m->b, .iov_len = sizeof(m->b) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	int got = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < nf; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fds && got < 8)
-				fds[got++] = fd;
-			else
-				close(fd);
-		}
-	}
-	if (nfds)
-		*nfds = got;
-	return n;
-}
-
 /* HELLO and map the session's mailboxes; keeps the status page's descriptor. -1 on failure. */
 static int raw_hello(struct raw *r, const char *path)
 {
@@ -277,7 +188,7 @@ static int raw_hello(struct raw *r, const char *path)
 		return -1;
 	union msg m;
 	int fds[8], nf = 0;
-	ssize_t n = raw_recv(r->sock, &m, fds, &nf, 10000);
+	ssize_t n = recv_with_fds(r->sock, m.b, sizeof(m.b), fds, &nf, 10000);
 	if (n != sizeof(struct irqd_hello_reply) || m.h.type != (IRQD_MSG_HELLO | IRQD_MSG_REPLY) ||
 	    nf != 4 || m.hello.shm_size != sizeof(struct irqd_shm))
 		return -1;
@@ -300,15 +211,6 @@ static void raw_close(struct raw *r)
 }
 
 /* ---- helpers ------------------------------------------------------------------------------------ */
-
-static int count_sessions(struct irqd_client *c)
-{
-	struct irqd_client_stats st;
-	int n = 0;
-	for (uint32_t i = 0; irqd_client_stats(c, i, &st) == 0; i = st.index + 1)
-		n++;
-	return n;
-}
 
 /* ---- allow rules by uid ------------------------------------------------------------------------ */
 
@@ -368,7 +270,7 @@ static void test_uid_rule(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 3, "socket-mode 0666\nallow sim0 uid=65534\nline sim0 trigger=edge\n");
+	irqd_start(&p, 3, "socket-mode 0666\nallow sim0 uid=65534\nline sim0 trigger=edge\n");
 	struct stat sb;
 	assert_int_equal(stat(p.sock, &sb), 0);
 	assert_true(S_ISSOCK(sb.st_mode));
@@ -399,7 +301,7 @@ static void test_uid_rule(void **state)
 	sync_close(&sy);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- the admin right ------------------------------------------------------------------------------ */
@@ -446,7 +348,7 @@ static void test_admin_rule(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 3, "socket-mode 0666\nallow sim0 uid=65534\nallow sim1 uid=65534 admin\n");
+	irqd_start(&p, 3, "socket-mode 0666\nallow sim0 uid=65534\nallow sim1 uid=65534 admin\n");
 	run_child(&nobody, nobody_admin, &p, NULL);
 	struct irqd_client *c = client(&p);
 	struct irqd_line_stats st = line_stats(c, "sim1");
@@ -456,7 +358,7 @@ static void test_admin_rule(void **state)
 	assert_int_equal(st.attachments, 0);
 	assert_int_equal(line_stats(c, "sim0").raised, 0);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- allow rules by group ---------------------------------------------------------------------- */
@@ -487,7 +389,7 @@ static void test_group_rule(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 3, "socket-mode 0666\nallow sim2 gid=4242\n");
+	irqd_start(&p, 3, "socket-mode 0666\nallow sim2 gid=4242\n");
 	static const struct who primary = { NOBODY, OTHER_GID, 0, { 0 } };
 	static const struct who supplementary = { NOBODY, NOGROUP, 1, { OTHER_GID } };
 	static const struct who neither = { NOBODY, NOGROUP, 1, { 4243 } };
@@ -498,7 +400,7 @@ static void test_group_rule(void **state)
 	struct irqd_client *c = client(&p);
 	assert_int_equal(line_stats(c, "sim2").attachments, 0);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- handles belong to a connection ------------------------------------------------------------ */
@@ -542,7 +444,7 @@ static void test_handles_per_connection(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 3, "socket-mode 0666\nallow sim* uid=65534\n");
+	irqd_start(&p, 3, "socket-mode 0666\nallow sim* uid=65534\n");
 	struct irqd_client *a = client(&p);
 	uint32_t h0, h1;
 	assert_int_equal(irqd_attach(a, "sim0", IRQD_ATTACH_SHARED, NULL, &h0), 0);
@@ -568,7 +470,7 @@ static void test_handles_per_connection(void **state)
 	assert_int_equal(irqd_detach(a, h0), 0);
 	assert_int_equal(irqd_detach(a, h1), 0);
 	irqd_disconnect(a);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- nobody answers for another client --------------------------------------------------------- */
@@ -591,13 +493,13 @@ static int nobody_answers_for_another(const struct irqd_proc *p, void *arg)
 	uint64_t one = 1;
 	CK(write(r.bell, &one, sizeof(one)) == sizeof(one));
 	union msg m;
-	CK(raw_recv(r.sock, &m, NULL, NULL, 10000) == sizeof(struct irqd_error));
+	CK(recv_with_fds(r.sock, m.b, sizeof(m.b), NULL, NULL, 10000) == sizeof(struct irqd_error));
 	CK(m.h.type == IRQD_MSG_NOTICE && m.e.err == EPROTO);
 	CK(strstr(m.e.msg, "answer 1 for occurrence 1 on handle 0 rejected"));
 	struct irqd_client_query q = { .hdr = { .type = IRQD_MSG_CLIENT_STATS, .len = sizeof(q),
 						.req_id = ++r.req } };
 	CK(send(r.sock, &q, sizeof(q), MSG_NOSIGNAL) == sizeof(q));
-	CK(raw_recv(r.sock, &m, NULL, NULL, 10000) == sizeof(struct irqd_client_stats));
+	CK(recv_with_fds(r.sock, m.b, sizeof(m.b), NULL, NULL, 10000) == sizeof(struct irqd_client_stats));
 	CK(m.h.type == (IRQD_MSG_CLIENT_STATS | IRQD_MSG_REPLY));
 	CK(m.cs.uid == NOBODY && m.cs.bad_answers == 1 && m.cs.answers == 0);
 	/* nor can it reach into irqd's or the other client's descriptors */
@@ -617,7 +519,7 @@ static void test_cannot_answer_for_another(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "socket-mode 0666\nallow sim* uid=65534\nack-deadline-ms 60000\n");
+	irqd_start(&p, 2, "socket-mode 0666\nallow sim* uid=65534\nack-deadline-ms 60000\n");
 	struct irqd_client *a = client(&p), *devc = client(&p);
 	uint32_t h;
 	assert_int_equal(irqd_attach(a, "sim0", IRQD_ATTACH_SHARED, NULL, &h), 0);
@@ -648,7 +550,7 @@ static void test_cannot_answer_for_another(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(a);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- the socket ------------------------------------------------------------------------------ */
@@ -673,7 +575,7 @@ static void test_socket_private_by_default(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct stat sb;
 	assert_int_equal(stat(p.sock, &sb), 0);
 	assert_true(S_ISSOCK(sb.st_mode));
@@ -687,7 +589,7 @@ static void test_socket_private_by_default(void **state)
 	struct irqd_client *c = client(&p);
 	assert_int_equal(count_sessions(c), 1);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- statistics of other clients ------------------------------------------------------------- */
@@ -725,7 +627,7 @@ static void test_client_stats_private(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "socket-mode 0666\nallow sim0 uid=65534\n");
+	irqd_start(&p, 1, "socket-mode 0666\nallow sim0 uid=65534\n");
 	struct irqd_client *a = client(&p), *b = client(&p);
 	uint32_t h;
 	assert_int_equal(irqd_attach(a, "sim0", IRQD_ATTACH_SHARED, NULL, &h), 0);
@@ -751,7 +653,7 @@ static void test_client_stats_private(void **state)
 	sync_close(&sy);
 	irqd_disconnect(b);
 	irqd_disconnect(a);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- the status page all clients share is read-only for each of them -------------------------- */
@@ -797,7 +699,7 @@ static void test_status_page_read_only(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "socket-mode 0666\nallow sim* any\n");
+	irqd_start(&p, 1, "socket-mode 0666\nallow sim* any\n");
 	run_child(&nobody, status_page_read_only, &p, NULL);
 	static const struct who root = { 0, 0, 0, { 0 } };
 	run_child(&root, status_page_read_only, &p, NULL);
@@ -820,7 +722,7 @@ static void test_status_page_read_only(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 int main(void)
@@ -830,14 +732,14 @@ int main(void)
 		return 1;
 	}
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_uid_rule, teardown),
-		cmocka_unit_test_teardown(test_admin_rule, teardown),
-		cmocka_unit_test_teardown(test_group_rule, teardown),
-		cmocka_unit_test_teardown(test_handles_per_connection, teardown),
-		cmocka_unit_test_teardown(test_cannot_answer_for_another, teardown),
-		cmocka_unit_test_teardown(test_socket_private_by_default, teardown),
-		cmocka_unit_test_teardown(test_client_stats_private, teardown),
-		cmocka_unit_test_teardown(test_status_page_read_only, teardown),
+		cmocka_unit_test_teardown(test_uid_rule, harness_teardown),
+		cmocka_unit_test_teardown(test_admin_rule, harness_teardown),
+		cmocka_unit_test_teardown(test_group_rule, harness_teardown),
+		cmocka_unit_test_teardown(test_handles_per_connection, harness_teardown),
+		cmocka_unit_test_teardown(test_cannot_answer_for_another, harness_teardown),
+		cmocka_unit_test_teardown(test_socket_private_by_default, harness_teardown),
+		cmocka_unit_test_teardown(test_client_stats_private, harness_teardown),
+		cmocka_unit_test_teardown(test_status_page_read_only, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,80 +20,6 @@
 
 #include "harness.h"
 
-/* A failed assertion leaves the test early: the teardown ends what it started (its irqd and
- * client processes), so that nothing outlives it. */
-static struct irqd_proc *live;
-static pid_t kids[8];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live = NULL;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (!kids[i]) {
-			kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return reap(pid);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i]) {
-			kill(kids[i], SIGKILL);
-			reap(kids[i]);
-			kids[i] = 0;
-		}
-	if (live) {
-		kill(live->pid, SIGKILL);
-		reap(live->pid);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live->dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live = NULL;
-	}
-	return 0;
-}
-
-static void *shared_page(size_t len)
-{
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	memset(m, 0, len);
-	return m;
-}
-
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
 /* This process's session in irqd's client list: the one with `attachments` attachments. */
 static struct irqd_client_stats my_stats(struct irqd_client *c, uint32_t attachments)
 {
@@ -111,7 +37,7 @@ static void test_wait_timeout(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_event ev[4];
 	/* nothing attached at all */
@@ -141,14 +67,14 @@ static void test_wait_timeout(void **state)
 	assert_true(mono_ns() - t0 >= 100000000ull);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_poll_nonblocking(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_event ev[4];
 	uint32_t h;
@@ -170,14 +96,14 @@ static void test_poll_nonblocking(void **state)
 	assert_int_equal(irqd_poll(c, ev, 4), 0);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_fd_epoll(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct irqd_client *c = client(&p), *devc = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
@@ -210,7 +136,7 @@ static void test_fd_epoll(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- batching --------------------------------------------------------------------------------------- */
@@ -229,7 +155,7 @@ struct eight {
 
 static void eight_setup(struct irqd_proc *p, struct eight *E)
 {
-	start(p, 8, EIGHT_EDGE);
+	irqd_start(p, 8, EIGHT_EDGE);
 	memset(E, 0, sizeof(*E));
 	E->c = client(p);
 	E->devc = client(p);
@@ -283,7 +209,7 @@ static void eight_teardown(struct irqd_proc *p, struct eight *E)
 		irqd_simdev_close(E->dev[i]);
 	irqd_disconnect(E->devc);
 	irqd_disconnect(E->c);
-	stop(p);
+	irqd_stop(p);
 }
 
 static void test_batching_one_wakeup(void **state)
@@ -358,7 +284,7 @@ static void test_held_remainder(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(c, "sim0", &dev), 0);
@@ -385,7 +311,7 @@ static void test_held_remainder(void **state)
 	}
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- threads ------------------------------------------------------------------------------------------ */
@@ -472,23 +398,17 @@ static void *waiter_thread(void *arg)
 	return NULL;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static void test_threads_one_client(void **state)
 {
 	(void)state;
 	const uint64_t N = 100000;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	struct devrun *d = shared_page(sizeof(*d));
 	d->total = N;
 	d->seed = mono_ns();
 	printf("  device seed %llu\n", (unsigned long long)d->seed);
-	pid_t devp = child(device_main, &p, d);
+	pid_t devp = spawn(device_main, &p, d);
 	struct waiters w = { .total = N };
 	w.c = client(&p);
 	w.seqs = calloc(N, sizeof(uint64_t));
@@ -501,7 +421,7 @@ static void test_threads_one_client(void **state)
 		assert_int_equal(pthread_create(&t[i], NULL, waiter_thread, &args[i]), 0);
 	}
 	atomic_store(&d->go, 1);
-	assert_int_equal(reap_child(devp), 0);
+	assert_int_equal(reap(devp), 0);
 	for (int i = 0; i < 4; i++)
 		pthread_join(t[i], NULL);
 	assert_int_equal(atomic_load(&d->raised), N);
@@ -527,7 +447,7 @@ static void test_threads_one_client(void **state)
 	free(w.seqs);
 	munmap(d, sizeof(*d));
 	irqd_disconnect(w.c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- answers ---------------------------------------------------------------------------------------------- */
@@ -536,7 +456,7 @@ static void test_answer_errors(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(c, "sim0", &dev), 0);
@@ -598,7 +518,7 @@ static void test_answer_errors(void **state)
 	irqd_simdev_close(edev);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- lines from eventfds ------------------------------------------------------------------------------------ */
@@ -649,7 +569,7 @@ static void test_eventfd_line(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *c = client(&p);
 	int efd = eventfd(0, EFD_CLOEXEC);
 	assert_true(efd >= 0);
@@ -682,7 +602,7 @@ static void test_eventfd_line(void **state)
 	const uint64_t N = 12345;
 	struct efd_rx *r = shared_page(sizeof(*r));
 	r->want = N;
-	pid_t rx = child(efd_receiver, &p, r);
+	pid_t rx = spawn(efd_receiver, &p, r);
 	assert_true(WAIT_UNTIL(atomic_load(&r->ready) != 0, 10000));
 	assert_int_equal(atomic_load(&r->ready), 1);
 	static const uint64_t parts[] = { 1, 5000, 2, 3, 4000, 1339, 2000 }; /* 12345 */
@@ -691,7 +611,7 @@ static void test_eventfd_line(void **state)
 		if (i % 2)
 			usleep(2000); /* let some of them be read separately */
 	}
-	assert_int_equal(reap_child(rx), 0);
+	assert_int_equal(reap(rx), 0);
 	assert_int_equal(r->err, 0);
 	assert_int_equal(atomic_load(&r->events), N);
 	assert_int_equal(atomic_load(&r->extra), 0);
@@ -709,7 +629,7 @@ static void test_eventfd_line(void **state)
 	close(efd);
 	close(efd2);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 struct creator {
@@ -747,9 +667,9 @@ static void test_eventfd_line_dies_with_creator(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct creator *cr = shared_page(sizeof(*cr));
-	pid_t pid = child(creator_main, &p, cr);
+	pid_t pid = spawn(creator_main, &p, cr);
 	assert_true(WAIT_UNTIL(atomic_load(&cr->step) != 0, 10000));
 	assert_int_equal(atomic_load(&cr->step), 1);
 	struct irqd_client *c = client(&p);
@@ -765,7 +685,7 @@ static void test_eventfd_line_dies_with_creator(void **state)
 	assert_int_equal(my_stats(c, 2).attachments, 2);
 	/* the creator disconnects */
 	atomic_store(&cr->step, 4);
-	assert_int_equal(reap_child(pid), 0);
+	assert_int_equal(reap(pid), 0);
 	assert_int_equal(cr->err, 0);
 	struct irqd_line_desc d;
 	assert_true(WAIT_UNTIL(irqd_line_lookup(c, "dying", &d) == -ENOENT, 5000));
@@ -785,22 +705,22 @@ static void test_eventfd_line_dies_with_creator(void **state)
 	irqd_simdev_close(dev);
 	munmap(cr, sizeof(*cr));
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_wait_timeout, teardown),
-		cmocka_unit_test_teardown(test_poll_nonblocking, teardown),
-		cmocka_unit_test_teardown(test_fd_epoll, teardown),
-		cmocka_unit_test_teardown(test_batching_one_wakeup, teardown),
-		cmocka_unit_test_teardown(test_wait_max_smaller, teardown),
-		cmocka_unit_test_teardown(test_held_remainder, teardown),
-		cmocka_unit_test_teardown(test_threads_one_client, teardown),
-		cmocka_unit_test_teardown(test_answer_errors, teardown),
-		cmocka_unit_test_teardown(test_eventfd_line, teardown),
-		cmocka_unit_test_teardown(test_eventfd_line_dies_with_creator, teardown),
+		cmocka_unit_test_teardown(test_wait_timeout, harness_teardown),
+		cmocka_unit_test_teardown(test_poll_nonblocking, harness_teardown),
+		cmocka_unit_test_teardown(test_fd_epoll, harness_teardown),
+		cmocka_unit_test_teardown(test_batching_one_wakeup, harness_teardown),
+		cmocka_unit_test_teardown(test_wait_max_smaller, harness_teardown),
+		cmocka_unit_test_teardown(test_held_remainder, harness_teardown),
+		cmocka_unit_test_teardown(test_threads_one_client, harness_teardown),
+		cmocka_unit_test_teardown(test_answer_errors, harness_teardown),
+		cmocka_unit_test_teardown(test_eventfd_line, harness_teardown),
+		cmocka_unit_test_teardown(test_eventfd_line_dies_with_creator, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

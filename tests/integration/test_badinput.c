@@ -22,16 +22,6 @@
 #include "coalesce.h"
 #include "harness.h"
 
-/* A socket path into a sockaddr_un (the harness's paths are short). */
-static void sun_set(struct sockaddr_un *sa, const char *path)
-{
-	size_t n = strlen(path);
-	if (n >= sizeof(sa->sun_path))
-		n = sizeof(sa->sun_path) - 1;
-	memcpy(sa->sun_path, path, n);
-	sa->sun_path[n] = 0;
-}
-
 /* ---- raw protocol helpers ----------------------------------------------------------------- */
 
 union msg {
@@ -91,46 +81,6 @@ static void send_all(int sock, const void *buf, size_t len, const int *fds, int 
 		fail_msg("send of %zu bytes: %zd (%s)", len, n, strerror(errno));
 }
 
-/* One message within timeout_ms: its length, 0 at end of stream, -ETIMEDOUT. Descriptors that
- * came with it are stored in fds (up to 8) or closed when fds is NULL. */
-static ssize_t raw_recv(int sock, union msg *m, int *fds, int *nfds, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	int pr;
-	do
-		pr = poll(&pfd, 1, timeout_ms);
-	while (pr < 0 && errno == EINTR);
-	if (pr == 0)
-		return -ETIMEDOUT;
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { .iov_base = m->b, .iov_len = sizeof(m->b) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	int got = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < nf; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fds && got < 8)
-				fds[got++] = fd;
-			else
-				close(fd);
-		}
-	}
-	if (nfds)
-		*nfds = got;
-	return n;
-}
-
 static int n_errors_seen; /* error replies checked by expect_error in the current test */
 
 /* The next message must be an IRQD_MSG_ERROR for req_id with err and a message containing
@@ -139,7 +89,7 @@ static void expect_error_(int sock, uint32_t req_id, int err, const char *needle
 {
 	union msg m;
 	int nf = 0, fds[8];
-	ssize_t n = raw_recv(sock, &m, fds, &nf, 10000);
+	ssize_t n = recv_with_fds(sock, m.b, sizeof(m.b), fds, &nf, 10000);
 	for (int i = 0; i < nf; i++)
 		close(fds[i]);
 	if (n != (ssize_t)sizeof(struct irqd_error))
@@ -165,7 +115,7 @@ static union msg expect_reply_(int sock, uint16_t type, uint32_t req_id, size_t 
 {
 	union msg m;
 	int nf = 0, got[8];
-	ssize_t n = raw_recv(sock, &m, got, &nf, 10000);
+	ssize_t n = recv_with_fds(sock, m.b, sizeof(m.b), got, &nf, 10000);
 	if (n >= (ssize_t)sizeof(struct irqd_error) && m.h.type == IRQD_MSG_ERROR)
 		fail_msg("line %d: request %u failed: %s", line, req_id, m.e.msg);
 	if (n != (ssize_t)len || m.h.type != (type | IRQD_MSG_REPLY) || m.h.req_id != req_id ||
@@ -207,7 +157,7 @@ static int raw_hello_try(struct raw *r, const char *path)
 		return -1;
 	union msg m;
 	int fds[8], nf = 0;
-	ssize_t n = raw_recv(r->sock, &m, fds, &nf, 10000);
+	ssize_t n = recv_with_fds(r->sock, m.b, sizeof(m.b), fds, &nf, 10000);
 	if (n != sizeof(struct irqd_hello_reply) || m.h.type != (IRQD_MSG_HELLO | IRQD_MSG_REPLY) ||
 	    m.h.req_id != r->req || nf != 4 || m.hello.version != IRQD_PROTO_VERSION ||
 	    m.hello.slots != IRQD_SLOTS || m.hello.shm_size != sizeof(struct irqd_shm)) {
@@ -288,7 +238,7 @@ static uint64_t raw_take(struct raw *r, uint32_t slot, uint64_t want_seq)
 static void expect_notice_(struct raw *r, const char *needle, int line)
 {
 	union msg m;
-	ssize_t n = raw_recv(r->sock, &m, NULL, NULL, 10000);
+	ssize_t n = recv_with_fds(r->sock, m.b, sizeof(m.b), NULL, NULL, 10000);
 	if (n != (ssize_t)sizeof(struct irqd_error) || m.h.type != IRQD_MSG_NOTICE ||
 	    m.e.err != EPROTO || !memchr(m.e.msg, 0, sizeof(m.e.msg)) || !strstr(m.e.msg, needle))
 		fail_msg("line %d: expected a notice containing '%s', got %zd bytes type 0x%x: %s",
@@ -298,38 +248,6 @@ static void expect_notice_(struct raw *r, const char *needle, int line)
 #define expect_notice(r, needle) expect_notice_(r, needle, __LINE__)
 
 /* ---- other helpers --------------------------------------------------------------------------- */
-
-/* The current test's irqd: a failing test leaves it running, the teardown ends it. */
-static struct irqd_proc live;
-static bool is_live;
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = *p;
-	is_live = true;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	is_live = false;
-	irqd_stop(p);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	if (is_live) {
-		is_live = false;
-		kill(live.pid, SIGKILL);
-		waitpid(live.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live.dir);
-		if (system(cmd) != 0)
-			(void)0;
-	}
-	return 0;
-}
 
 static int fd_count(pid_t pid)
 {
@@ -343,18 +261,6 @@ static int fd_count(pid_t pid)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
-}
-
-/* Wait for a child at most ms; kill it and fail if it does not finish. */
-static int reap_within(pid_t pid, int ms)
-{
-	int st = 0;
-	if (!WAIT_UNTIL(waitpid(pid, &st, WNOHANG) == pid, ms)) {
-		kill(pid, SIGKILL);
-		waitpid(pid, &st, 0);
-		fail_msg("child %d did not finish within %d ms", (int)pid, ms);
-	}
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 /* The statistics of the session with the highest index (the newest connection). */
@@ -381,15 +287,6 @@ static bool session_of_pid(struct irqd_client *c, pid_t pid, struct irqd_client_
 	return false;
 }
 
-static int count_sessions(struct irqd_client *c)
-{
-	struct irqd_client_stats st;
-	int n = 0;
-	for (uint32_t i = 0; irqd_client_stats(c, i, &st) == 0; i = st.index + 1)
-		n++;
-	return n;
-}
-
 /* A level-line round trip through the library: raise, get occurrence, service, answer, the line
  * comes back unmasked. Proves a client is served normally. */
 static void roundtrip(struct irqd_client *c, uint32_t h, struct irqd_simdev *dev, const char *line,
@@ -413,7 +310,7 @@ static void test_hello_rules(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *other = client(&p);
 	int s = raw_connect(p.sock);
 
@@ -463,7 +360,7 @@ static void test_hello_rules(void **state)
 	struct irqd_line_desc d;
 	assert_int_equal(irqd_line_lookup(other, "sim0", &d), 0);
 	irqd_disconnect(other);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Every kind of malformed request: an IRQD_MSG_ERROR with a reason, nothing else happens, no
@@ -472,7 +369,7 @@ static void test_malformed_requests(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *other = client(&p);
 	/* a level line held by another client: nothing below may change it */
 	uint32_t oh;
@@ -704,7 +601,7 @@ static void test_malformed_requests(void **state)
 	assert_string_equal(m.info.name, "sim1");
 	assert_int_equal(m.info.attachments, 0);
 	/* nothing pending beyond what was checked */
-	assert_int_equal(raw_recv(s, &m, NULL, NULL, 0), -ETIMEDOUT);
+	assert_int_equal(recv_with_fds(s, m.b, sizeof(m.b), NULL, NULL, 0), -ETIMEDOUT);
 
 	/* irqd counted every request and every error of this session, exactly */
 	struct irqd_client_stats st = newest_session(other);
@@ -728,7 +625,7 @@ static void test_malformed_requests(void **state)
 		fail_msg("irqd holds %d descriptors, %d before the session", fd_count(p.pid),
 			 fds_before);
 	irqd_disconnect(other);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* 64 malformed messages are answered; the 65th disconnects that client. Another client with a
@@ -737,7 +634,7 @@ static void test_malformed_disconnect(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *good = client(&p), *devc = client(&p);
 	/* statistics are read through a third client: the end of an enumeration is an error reply */
 	struct irqd_client *obs = client(&p);
@@ -777,7 +674,7 @@ static void test_malformed_disconnect(void **state)
 	send_all(r.sock, &junk, sizeof(junk), NULL, 0);
 	expect_error(r.sock, 65, EBADMSG, "unknown request type 77");
 	expect_error(r.sock, 0, EPROTO, "too many malformed requests: disconnected");
-	assert_int_equal(raw_recv(r.sock, &m, NULL, NULL, 10000), 0);
+	assert_int_equal(recv_with_fds(r.sock, m.b, sizeof(m.b), NULL, NULL, 10000), 0);
 	/* its attachment went with it */
 	assert_true(WAIT_UNTIL(line_stats(good, "sim1").attachments == 0, 10000));
 	raw_close(&r);
@@ -803,7 +700,7 @@ static void test_malformed_disconnect(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(good);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* A client writes garbage answers into its own mailbox: each is rejected with a notice and
@@ -814,7 +711,7 @@ static void test_hostile_shm(void **state)
 	(void)state;
 	struct irqd_proc p;
 	/* a long deadline: no occurrence may end by a stall, each must end by the answers */
-	start(&p, 2, "ack-deadline-ms 60000\n");
+	irqd_start(&p, 2, "ack-deadline-ms 60000\n");
 	struct irqd_client *honest = client(&p), *devc = client(&p);
 	uint32_t hh;
 	assert_int_equal(irqd_attach(honest, "sim0", IRQD_ATTACH_SHARED, NULL, &hh), 0);
@@ -889,7 +786,7 @@ static void test_hostile_shm(void **state)
 	assert_int_equal(ls.masked_now, 0);
 	/* the stats round trip above went through the delivery thread: every notice is sent */
 	union msg m;
-	assert_int_equal(raw_recv(x.sock, &m, NULL, NULL, 0), -ETIMEDOUT);
+	assert_int_equal(recv_with_fds(x.sock, m.b, sizeof(m.b), NULL, NULL, 0), -ETIMEDOUT);
 	assert_int_equal(irqd_client_stats(honest, xidx, &xs), 0);
 	assert_int_equal(xs.bad_answers, bad);
 	assert_int_equal(xs.answers, N);
@@ -905,7 +802,7 @@ static void test_hostile_shm(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(honest);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- flood ---------------------------------------------------------------------------------- */
@@ -919,7 +816,7 @@ static void test_bad_answer_flood(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *honest = client(&p), *devc = client(&p);
 	uint32_t hh;
 	assert_int_equal(irqd_attach(honest, "sim0", IRQD_ATTACH_SHARED, NULL, &hh), 0);
@@ -938,7 +835,7 @@ static void test_bad_answer_flood(void **state)
 		expect_notice(&x, "rejected");
 	expect_notice(&x, "bad answers: disconnected");
 	union msg m;
-	assert_int_equal(raw_recv(x.sock, &m, NULL, NULL, 10000), 0);
+	assert_int_equal(recv_with_fds(x.sock, m.b, sizeof(m.b), NULL, NULL, 10000), 0);
 	/* its attachment is gone: the honest client alone serves the line, exactly */
 	assert_true(WAIT_UNTIL(line_stats(honest, "sim0").attachments == 1, 10000));
 	for (uint64_t k = 1; k <= 5; k++)
@@ -947,7 +844,7 @@ static void test_bad_answer_flood(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(honest);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 struct flood_result {
@@ -1041,12 +938,6 @@ static int counter(const struct irqd_proc *p, void *arg)
 	return total == FLOOD_EVENTS ? 0 : 16;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static double lookup_p50_us(struct irqd_client *c, struct irqd_simdev *dev, unsigned raise_each)
 {
 	uint64_t lat[200];
@@ -1073,7 +964,7 @@ static void test_flood(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(c, "sim1", &dev), 0);
@@ -1138,7 +1029,7 @@ static void test_flood(void **state)
 	close(fgo[1]);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- max clients ----------------------------------------------------------------------------- */
@@ -1166,7 +1057,7 @@ static void test_max_clients(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "max-clients 8\n");
+	irqd_start(&p, 2, "max-clients 8\n");
 	struct irqd_client *c[8];
 	c[0] = client(&p);
 	/* the harness's readiness probe is gone: we are alone */
@@ -1202,19 +1093,19 @@ static void test_max_clients(void **state)
 	assert_true(WAIT_UNTIL(count_sessions(c[0]) == 1, 10000));
 	assert_true(WAIT_UNTIL(fd_count(p.pid) == fds_alone, 10000));
 	irqd_disconnect(c[0]);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_hello_rules, teardown),
-		cmocka_unit_test_teardown(test_malformed_requests, teardown),
-		cmocka_unit_test_teardown(test_malformed_disconnect, teardown),
-		cmocka_unit_test_teardown(test_hostile_shm, teardown),
-		cmocka_unit_test_teardown(test_bad_answer_flood, teardown),
-		cmocka_unit_test_teardown(test_flood, teardown),
-		cmocka_unit_test_teardown(test_max_clients, teardown),
+		cmocka_unit_test_teardown(test_hello_rules, harness_teardown),
+		cmocka_unit_test_teardown(test_malformed_requests, harness_teardown),
+		cmocka_unit_test_teardown(test_malformed_disconnect, harness_teardown),
+		cmocka_unit_test_teardown(test_hostile_shm, harness_teardown),
+		cmocka_unit_test_teardown(test_bad_answer_flood, harness_teardown),
+		cmocka_unit_test_teardown(test_flood, harness_teardown),
+		cmocka_unit_test_teardown(test_max_clients, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

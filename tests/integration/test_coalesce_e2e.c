@@ -19,106 +19,13 @@
 
 #include "coalesce.h"
 #include "harness.h"
+#include "sharer.h"
 
 #define COALESCE_HOLD_NS (COALESCE_FRAMES_MAX_HOLD_US * 1000ull)
-
-/* ---- a failing test must not leave irqd or its children running --------------------------- */
-
-static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
-static pid_t live_kids[16];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live_irqd = *p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live_irqd.pid = 0;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (!live_kids[i]) {
-			live_kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] == pid)
-			live_kids[i] = 0;
-	return reap(pid);
-}
-
-static int cleanup(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] > 0) {
-			kill(live_kids[i], SIGKILL);
-			waitpid(live_kids[i], NULL, 0);
-			live_kids[i] = 0;
-		}
-	if (live_irqd.pid > 0) {
-		kill(live_irqd.pid, SIGKILL);
-		waitpid(live_irqd.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live_irqd.pid = 0;
-	}
-	return 0;
-}
 
 /* ---- devices and helpers --------------------------------------------------------------------- */
 
 #define CONFIG "line sim0 trigger=edge\nline sim1 trigger=edge\n"
-
-struct device_args {
-	const char *line;
-	uint64_t n;          /* single raises */
-	uint64_t gap_ns;     /* 0: as fast as possible; else a steady rate, one raise per gap */
-};
-
-static int device_main(const struct irqd_proc *p, void *arg)
-{
-	const struct device_args *a = arg;
-	struct irqd_client *c;
-	struct irqd_simdev *dev;
-	if (irqd_connect(p->sock, &c) < 0 || irqd_simdev_open(c, a->line, &dev) < 0)
-		return 1;
-	uint64_t next = mono_ns();
-	for (uint64_t i = 0; i < a->n; i++) {
-		if (a->gap_ns) {
-			while (mono_ns() < next)
-				;
-			next += a->gap_ns;
-		}
-		if (irqd_simdev_raise(dev, 1) < 0)
-			return 2;
-	}
-	irqd_simdev_close(dev);
-	irqd_disconnect(c);
-	return 0;
-}
-
-static struct irqd_simdev *device(struct irqd_client *c, const char *line)
-{
-	struct irqd_simdev *dev;
-	if (irqd_simdev_open(c, line, &dev) < 0)
-		fail_msg("simdev %s: %s", line, irqd_last_error());
-	return dev;
-}
 
 /* One raise, then wait until irqd counted it (its coalescing rule has run). */
 static void raise_counted(struct irqd_client *ctl, struct irqd_simdev *dev, const char *line,
@@ -182,14 +89,14 @@ static void test_frames_burst(void **state)
 	(void)state;
 	enum { N = 64, K = 200 };
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	uint32_t h;
 	struct irqd_coalesce_params cp = { .frames = N };
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_SHARED, &cp, &h), 0);
-	pid_t d = child(device_main, &p, &(struct device_args){ "sim0", (uint64_t)K * N, 0 });
+	pid_t d = spawn(raiser_main, &p, &(struct raiser){ "sim0", (uint64_t)K * N, 0 });
 	collect(c, h, (uint64_t)K * N, &B, 20000);
-	assert_int_equal(reap_child(d), 0);
+	assert_int_equal(reap(d), 0);
 	uint64_t exact = 0, more = 0, less = 0;
 	for (uint64_t i = 0; i < B.n; i++) {
 		if (B.count[i] == N)
@@ -220,7 +127,7 @@ static void test_frames_burst(void **state)
 	assert_int_equal(irqd_poll(c, ev, 4), 0);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* frames=N changed with irqd_set_coalesce (with a 1 s timer, so that only the count decides):
@@ -231,7 +138,7 @@ static void test_frames_exact(void **state)
 	(void)state;
 	enum { N = 16, K = 10 };
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	uint32_t h;
@@ -271,7 +178,7 @@ static void test_frames_exact(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* frames-only: a batch short of N is never held longer than the 1 ms safety hold. */
@@ -279,7 +186,7 @@ static void test_frames_safety_hold(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	uint32_t h;
@@ -296,7 +203,7 @@ static void test_frames_safety_hold(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* usecs=T: a single event is delivered no earlier than T after it was raised. */
@@ -305,7 +212,7 @@ static void test_usecs_single(void **state)
 	(void)state;
 	enum { T = 20000 };
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	uint32_t h;
@@ -326,7 +233,7 @@ static void test_usecs_single(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* usecs=T under a steady stream (one event every 50 us for ~0.4 s): every batch waited T after
@@ -336,16 +243,16 @@ static void test_usecs_stream(void **state)
 	(void)state;
 	enum { T = 2000, N = 8000 };
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	uint32_t h;
 	struct irqd_coalesce_params cp = { .usecs = T };
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_SHARED, &cp, &h), 0);
 	uint64_t t0 = mono_ns();
-	pid_t d = child(device_main, &p, &(struct device_args){ "sim0", N, 50000 });
+	pid_t d = spawn(raiser_main, &p, &(struct raiser){ "sim0", N, 50000 });
 	collect(c, h, N, &B, 30000);
 	uint64_t span = mono_ns() - t0;
-	assert_int_equal(reap_child(d), 0);
+	assert_int_equal(reap(d), 0);
 	for (uint64_t i = 0; i < B.n; i++) {
 		if (B.delivered_ns[i] - B.first_ns[i] < T * 1000ull)
 			fail_msg("batch %llu delivered %.3f ms after its first event",
@@ -365,7 +272,7 @@ static void test_usecs_stream(void **state)
 	assert_int_equal(st.delivered, N);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* One burst of `n` single raises, as fast as the device can, to an attachment with params cp;
@@ -374,13 +281,13 @@ static uint64_t burst_batches(const struct irqd_coalesce_params *cp, uint64_t n,
 			      uint64_t *wakeups)
 {
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	uint32_t h;
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_SHARED, cp, &h), 0);
-	pid_t d = child(device_main, &p, &(struct device_args){ "sim0", n, 0 });
+	pid_t d = spawn(raiser_main, &p, &(struct raiser){ "sim0", n, 0 });
 	collect(c, h, n, &B, 60000);
-	assert_int_equal(reap_child(d), 0);
+	assert_int_equal(reap(d), 0);
 	struct irqd_line_stats st = line_stats(ctl, "sim0");
 	assert_int_equal(st.raised, n);
 	assert_int_equal(st.delivered, n);
@@ -389,28 +296,8 @@ static uint64_t burst_batches(const struct irqd_coalesce_params *cp, uint64_t n,
 	assert_int_equal(irqd_poll(c, ev, 4), 0);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 	return B.n;
-}
-
-/* adaptive vs off under a burst of 500,000 events raised as fast as possible: exact totals in
- * both; the adaptive walk climbs to its batching profiles and needs far fewer batches.
- *
- * What is asserted, besides exact totals:
- *  - the adaptive walk reached its top profiles: the median gap between its batches is at
- *    least 64 us (profile 3's timer; on the top profile, 128 us, it is 160-220 us here);
- *  - adaptive needs at most 2/3 of off's batches in the plain and ASan builds, fewer than off
- *    under TSan.
- * Not "/ 4": under a flood "off" batches too, by itself. The mailbox holds one batch, so while
- * the driver is busy irqd accumulates, and off delivers one batch per driver cycle (~30-60 us
- * on this 2-vCPU VM: 11,000-23,000 batches of 20-45 events), against ~4,000-5,700 for
- * adaptive. The ratio is about 128 us over the driver's cycle: 3.7-5.2 on a quiet machine,
- * down to 2.1 while other test suites ran alongside; under TSan (slower, uneven raising)
- * 1.5-2.9. A fixed "/ 4" would fail on a loaded machine although nothing is wrong. */
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
 }
 
 static void test_adaptive_burst(void **state)
@@ -449,7 +336,7 @@ static void test_line_coalesce(void **state)
 	(void)state;
 	enum { N = 8 };
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c1 = client(&p), *c2 = client(&p), *c3 = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim1");
 	uint32_t h1, h2, h3;
@@ -497,7 +384,7 @@ static void test_line_coalesce(void **state)
 	irqd_disconnect(c2);
 	irqd_disconnect(c1);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void expect_einval(int r, const char *what)
@@ -514,7 +401,7 @@ static void test_invalid_params(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, CONFIG);
+	irqd_start(&p, 2, CONFIG);
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	uint32_t h;
@@ -554,10 +441,10 @@ static void test_invalid_params(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
-#define T(f) cmocka_unit_test_teardown(f, cleanup)
+#define T(f) cmocka_unit_test_teardown(f, harness_teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {

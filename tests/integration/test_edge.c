@@ -19,80 +19,6 @@
 
 #define EDGE_CONF "line sim1 trigger=edge\n"
 
-/* A failed assertion leaves the test early: the teardown ends what it started (its irqd and
- * client processes), so that nothing outlives it. */
-static struct irqd_proc *live;
-static pid_t kids[8];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live = NULL;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (!kids[i]) {
-			kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return reap(pid);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i]) {
-			kill(kids[i], SIGKILL);
-			reap(kids[i]);
-			kids[i] = 0;
-		}
-	if (live) {
-		kill(live->pid, SIGKILL);
-		reap(live->pid);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live->dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live = NULL;
-	}
-	return 0;
-}
-
-static void *shared_page(size_t len)
-{
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	memset(m, 0, len);
-	return m;
-}
-
-static uint64_t xorshift(uint64_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 7;
-	*x ^= *x << 17;
-	return *x;
-}
-
 /* ---- the shared page of a run ------------------------------------------------------------------ */
 
 struct receiver {
@@ -115,17 +41,6 @@ struct run {
 	char err[256];
 };
 
-static void run_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run_error(struct run *r, const char *fmt, ...)
-{
-	if (atomic_fetch_add(&r->errors, 1) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(r->err, sizeof(r->err), fmt, ap);
-		va_end(ap);
-	}
-}
-
 static void check_errors(struct run *r)
 {
 	if (atomic_load(&r->errors))
@@ -140,7 +55,7 @@ static int device_main(const struct irqd_proc *p, void *arg)
 	struct irqd_client *c;
 	struct irqd_simdev *dev;
 	if (irqd_connect(p->sock, &c) < 0 || irqd_simdev_open(c, r->line, &dev) < 0) {
-		run_error(r, "device: %s", irqd_last_error());
+		NOTE_ERROR(r, "device: %s", irqd_last_error());
 		return 1;
 	}
 	uint64_t x = r->seed | 1, left = r->total;
@@ -154,7 +69,7 @@ static int device_main(const struct irqd_proc *p, void *arg)
 			if (n > left)
 				n = left;
 			if (irqd_simdev_raise(dev, n) < 0) {
-				run_error(r, "device: raise failed");
+				NOTE_ERROR(r, "device: raise failed");
 				return 1;
 			}
 			left -= n;
@@ -182,7 +97,7 @@ static int receiver_run(const struct irqd_proc *p, struct run *r, int idx)
 	struct irqd_client *c;
 	uint32_t h;
 	if (irqd_connect(p->sock, &c) < 0 || irqd_attach(c, r->line, r->flags, NULL, &h) < 0) {
-		run_error(r, "receiver %d: %s", idx, irqd_last_error());
+		NOTE_ERROR(r, "receiver %d: %s", idx, irqd_last_error());
 		atomic_store(&rx->ready, -1);
 		return 1;
 	}
@@ -192,25 +107,25 @@ static int receiver_run(const struct irqd_proc *p, struct run *r, int idx)
 		struct irqd_event ev[16];
 		int n = irqd_wait(c, ev, 16, 500);
 		if (n < 0) {
-			run_error(r, "receiver %d: wait: %s", idx, irqd_last_error());
+			NOTE_ERROR(r, "receiver %d: wait: %s", idx, irqd_last_error());
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
 			const struct irqd_event *e = &ev[i];
 			if (e->handle != h || e->line != r->line_id)
-				run_error(r, "receiver %d: batch for handle %u line %u (mine: %u, %u)", idx,
+				NOTE_ERROR(r, "receiver %d: batch for handle %u line %u (mine: %u, %u)", idx,
 					  e->handle, e->line, h, r->line_id);
 			if (last_seq == 0)
 				rx->first_seq = e->seq;
 			else if (e->seq != last_seq + 1)
-				run_error(r, "receiver %d: seq %llu after %llu", idx,
+				NOTE_ERROR(r, "receiver %d: seq %llu after %llu", idx,
 					  (unsigned long long)e->seq, (unsigned long long)last_seq);
 			last_seq = e->seq;
 			if (e->count == 0 || e->occurrence != 0)
-				run_error(r, "receiver %d: batch of %llu events, occurrence %llu", idx,
+				NOTE_ERROR(r, "receiver %d: batch of %llu events, occurrence %llu", idx,
 					  (unsigned long long)e->count, (unsigned long long)e->occurrence);
 			if (!(e->first_ns <= e->last_ns && e->last_ns <= e->delivered_ns))
-				run_error(r, "receiver %d: seq %llu: first %llu last %llu delivered %llu",
+				NOTE_ERROR(r, "receiver %d: seq %llu: first %llu last %llu delivered %llu",
 					  idx, (unsigned long long)e->seq,
 					  (unsigned long long)e->first_ns, (unsigned long long)e->last_ns,
 					  (unsigned long long)e->delivered_ns);
@@ -223,7 +138,7 @@ static int receiver_run(const struct irqd_proc *p, struct run *r, int idx)
 	struct irqd_event ev[16];
 	int n = irqd_wait(c, ev, 16, 100);
 	if (n != 0)
-		run_error(r, "receiver %d: %d batches beyond the %llu events", idx, n,
+		NOTE_ERROR(r, "receiver %d: %d batches beyond the %llu events", idx, n,
 			  (unsigned long long)r->total);
 	irqd_disconnect(c);
 	return 0;
@@ -260,20 +175,20 @@ static void test_two_sharers_exact(void **state)
 	(void)state;
 	const uint64_t N = 200000;
 	struct irqd_proc p;
-	start(&p, 2, EDGE_CONF);
+	irqd_start(&p, 2, EDGE_CONF);
 	struct irqd_client *c = client(&p);
 	struct run *r = new_run(c, "sim1", N);
 	r->flags = IRQD_ATTACH_SHARED;
-	pid_t rx0 = child(receiver0, &p, r), rx1 = child(receiver1, &p, r);
+	pid_t rx0 = spawn(receiver0, &p, r), rx1 = spawn(receiver1, &p, r);
 	assert_true(WAIT_UNTIL(atomic_load(&r->rx[0].ready) && atomic_load(&r->rx[1].ready), 10000));
 	check_errors(r);
 	assert_int_equal(line_stats(c, "sim1").attachments, 2);
-	pid_t devp = child(device_main, &p, r);
+	pid_t devp = spawn(device_main, &p, r);
 	uint64_t t0 = mono_ns();
 	atomic_store(&r->go, 1);
-	assert_int_equal(reap_child(devp), 0);
-	assert_int_equal(reap_child(rx0), 0);
-	assert_int_equal(reap_child(rx1), 0);
+	assert_int_equal(reap(devp), 0);
+	assert_int_equal(reap(rx0), 0);
+	assert_int_equal(reap(rx1), 0);
 	double secs = (double)(mono_ns() - t0) / 1e9;
 	check_errors(r);
 	printf("  %llu events in %llu raises, %.2f s; sharer 0: %llu batches, sharer 1: %llu\n",
@@ -296,7 +211,7 @@ static void test_two_sharers_exact(void **state)
 	assert_int_equal(line_stats(c, "sim0").raised, 0);
 	munmap(r, sizeof(*r));
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void raise_all(struct irqd_simdev *dev, const uint64_t *sizes, int n)
@@ -324,7 +239,7 @@ static void test_dropped_when_nobody_attached(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, EDGE_CONF);
+	irqd_start(&p, 2, EDGE_CONF);
 	struct irqd_client *c = client(&p), *devc = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
@@ -359,14 +274,14 @@ static void test_dropped_when_nobody_attached(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_direct_rules(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, EDGE_CONF);
+	irqd_start(&p, 2, EDGE_CONF);
 	struct irqd_client *c = client(&p);
 	uint32_t h;
 	/* a level line cannot be read directly */
@@ -390,7 +305,7 @@ static void test_direct_rules(void **state)
 	assert_non_null(strstr(irqd_last_error(), "cannot be passed"));
 	irqd_disconnect(c2);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_direct_exact(void **state)
@@ -398,7 +313,7 @@ static void test_direct_exact(void **state)
 	(void)state;
 	const uint64_t N = 100000;
 	struct irqd_proc p;
-	start(&p, 2, EDGE_CONF);
+	irqd_start(&p, 2, EDGE_CONF);
 	struct irqd_client *c = client(&p), *devc = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
@@ -408,12 +323,12 @@ static void test_direct_exact(void **state)
 
 	struct run *r = new_run(c, "sim1", N);
 	r->flags = IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT;
-	pid_t rx = child(receiver0, &p, r);
+	pid_t rx = spawn(receiver0, &p, r);
 	assert_true(WAIT_UNTIL(atomic_load(&r->rx[0].ready), 10000));
 	check_errors(r);
-	pid_t devp = child(device_main, &p, r);
+	pid_t devp = spawn(device_main, &p, r);
 	atomic_store(&r->go, 1);
-	assert_int_equal(reap_child(devp), 0);
+	assert_int_equal(reap(devp), 0);
 	/* the client has all of them before it goes (its wait loop ends at N) */
 	assert_true(WAIT_UNTIL(atomic_load(&r->rx[0].events) == N || atomic_load(&r->errors), 30000));
 	check_errors(r);
@@ -427,7 +342,7 @@ static void test_direct_exact(void **state)
 	assert_int_equal(st.delivered, 0);
 	assert_int_equal(st.dropped, 3);
 	assert_int_equal(st.attachments, 1);
-	assert_int_equal(reap_child(rx), 0); /* disconnects: the direct attachment goes */
+	assert_int_equal(reap(rx), 0); /* disconnects: the direct attachment goes */
 	check_errors(r);
 	assert_int_equal(r->rx[0].events, N);
 	assert_int_equal(r->rx[0].first_seq, 1);
@@ -453,7 +368,7 @@ static void test_direct_exact(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* One client attaches DIRECT, detaches, attaches DIRECT again (the same mailbox slot): the
@@ -462,7 +377,7 @@ static void test_direct_reattach_counts(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, EDGE_CONF);
+	irqd_start(&p, 2, EDGE_CONF);
 	struct irqd_client *c = client(&p), *devc = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
@@ -487,17 +402,17 @@ static void test_direct_reattach_counts(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_two_sharers_exact, teardown),
-		cmocka_unit_test_teardown(test_dropped_when_nobody_attached, teardown),
-		cmocka_unit_test_teardown(test_direct_rules, teardown),
-		cmocka_unit_test_teardown(test_direct_exact, teardown),
-		cmocka_unit_test_teardown(test_direct_reattach_counts, teardown),
+		cmocka_unit_test_teardown(test_two_sharers_exact, harness_teardown),
+		cmocka_unit_test_teardown(test_dropped_when_nobody_attached, harness_teardown),
+		cmocka_unit_test_teardown(test_direct_rules, harness_teardown),
+		cmocka_unit_test_teardown(test_direct_exact, harness_teardown),
+		cmocka_unit_test_teardown(test_direct_reattach_counts, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

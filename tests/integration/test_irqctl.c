@@ -22,43 +22,19 @@
 
 #include "harness.h"
 
-/* ---- the current test's irqd: a failing test leaves it running, the teardown ends it ----- */
+/* ---- a failing test leaves a background irqctl running: the teardown ends it, and (through
+ * harness_teardown) the test's irqd ------------------------------------------------------------ */
 
-static struct irqd_proc live;
-static bool is_live;
 static pid_t bg_pid; /* a background irqctl, if any */
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = *p;
-	is_live = true;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	is_live = false;
-	irqd_stop(p);
-}
 
 static int teardown(void **state)
 {
-	(void)state;
 	if (bg_pid > 0) {
 		kill(bg_pid, SIGKILL);
 		waitpid(bg_pid, NULL, 0);
 		bg_pid = 0;
 	}
-	if (is_live) {
-		is_live = false;
-		kill(live.pid, SIGKILL);
-		waitpid(live.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live.dir);
-		if (system(cmd) != 0)
-			(void)0;
-	}
-	return 0;
+	return harness_teardown(state);
 }
 
 /* ---- running programs ---------------------------------------------------------------------------- */
@@ -333,7 +309,7 @@ static void test_lines(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 4, NULL);
+	irqd_start(&p, 4, NULL);
 	struct irqd_client *c = client(&p);
 	uint32_t h;
 	assert_int_equal(irqd_attach(c, "sim2", IRQD_ATTACH_EXCLUSIVE, NULL, &h), 0);
@@ -364,14 +340,14 @@ static void test_lines(void **state)
 		assert_string_equal(f[5], i == 2 ? "exclusive" : "-");
 	}
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_stats_json(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim0 trigger=edge\n");
+	irqd_start(&p, 2, "line sim0 trigger=edge\n");
 	expect_ok(ctl(p.sock, "raise", "sim0", "--count", "5", NULL));
 
 	struct result *r = ctl(p.sock, "stats", "--json", NULL);
@@ -408,7 +384,7 @@ static void test_stats_json(void **state)
 	assert_string_equal(trig, "edge");
 	assert_int_equal(raised, 5);
 	assert_int_equal(delivered, 0);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Read rows from a background watch until it has printed `rows` lines (bounded). */
@@ -426,7 +402,7 @@ static void test_watch(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *c = client(&p);
 
 	char *argv[] = { irqctl_path, "--socket", p.sock, "watch", "sim0", "--count", "3", NULL };
@@ -476,7 +452,7 @@ static void test_watch(void **state)
 	assert_int_equal(ls.unhandled, 0);
 	assert_true(WAIT_UNTIL(line_stats(c, "sim0").attachments == 0, 10000));
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* On an edge line `raise --count 3` is three events: watch --count 3 sees exactly three (in one
@@ -485,7 +461,7 @@ static void test_watch_edge_burst(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	char *argv[] = { irqctl_path, "--socket", p.sock, "watch", "sim1", "--count", "3", NULL };
 	struct proc w;
@@ -523,14 +499,14 @@ static void test_watch_edge_burst(void **state)
 	assert_int_equal(ls.raised, 3);
 	assert_int_equal(ls.delivered, 3);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_coalesce_enable(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	expect_ok(ctl(p.sock, "coalesce", "sim1", "--usecs", "50", "--frames", "8", NULL));
 	expect_ok(ctl(p.sock, "coalesce", "sim1", "--adaptive", "on", NULL));
 	expect_ok(ctl(p.sock, "coalesce", "sim1", "--usecs", "1000000", NULL));
@@ -547,14 +523,14 @@ static void test_coalesce_enable(void **state)
 	struct irqd_client *c = client(&p);
 	assert_int_equal(line_stats(c, "sim0").flags & IRQD_LINE_DISABLED, 0);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_errors(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	/* unknown command */
 	expect_fail(ctl(p.sock, "frobnicate", NULL), "frobnicate");
 	expect_fail(ctl(p.sock, "frobnicate", "sim0", NULL), "");
@@ -579,7 +555,7 @@ static void test_errors(void **state)
 	struct irqd_client *c = client(&p);
 	assert_int_equal(line_stats(c, "sim0").raised, 0);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static int sysfs_pci_functions(void)

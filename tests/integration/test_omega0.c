@@ -19,64 +19,6 @@
 #include "harness.h"
 #include "omega0.h"
 
-/* A failed assertion leaves the test early: the teardown ends what it started (its irqd and
- * client processes), so that nothing outlives it. */
-static struct irqd_proc *live;
-static pid_t kids[8];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live = NULL;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (!kids[i]) {
-			kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return reap(pid);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i]) {
-			kill(kids[i], SIGKILL);
-			reap(kids[i]);
-			kids[i] = 0;
-		}
-	if (live) {
-		kill(live->pid, SIGKILL);
-		reap(live->pid);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live->dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live = NULL;
-	}
-	return 0;
-}
-
 /* ---- the child side ------------------------------------------------------------------------------ */
 
 struct scenario {
@@ -171,8 +113,8 @@ static omega0_irqdesc_t desc_of(int num, bool shared)
 static void run(const struct irqd_proc *p, int (*fn)(const struct irqd_proc *, void *),
 		struct scenario *s)
 {
-	pid_t pid = child(fn, p, s);
-	int st = reap_child(pid);
+	pid_t pid = spawn(fn, p, s);
+	int st = reap(pid);
 	if (st != 0)
 		fail_msg("scenario child exited with %d: %s", st, s->err[0] ? s->err : "(no report)");
 }
@@ -216,12 +158,12 @@ static void test_enumerate(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 6, NULL);
+	irqd_start(&p, 6, NULL);
 	struct scenario *s = shared_scenario();
 	s->nlines = 6;
 	run(&p, enumerate_main, s);
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Level line: WAIT returns the line's num; CONSUME answers HANDLED and the line is unmasked; a
@@ -276,11 +218,11 @@ static void test_level_wait_consume(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 3, "line sim2 ack-deadline-ms=20000\n");
+	irqd_start(&p, 3, "line sim2 ack-deadline-ms=20000\n");
 	struct scenario *s = shared_scenario();
 	run(&p, level_main, s);
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 struct waiter {
@@ -353,11 +295,11 @@ static void test_edge_batch_n_waits(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct scenario *s = shared_scenario();
 	run(&p, edge_main, s);
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* MASK, then raise: irqd does not even read the source; UNMASK (+ WAIT) gets it. */
@@ -422,11 +364,11 @@ static void test_mask_unmask(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim0 ack-deadline-ms=20000\nline sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim0 ack-deadline-ms=20000\nline sim1 trigger=edge\n");
 	struct scenario *s = shared_scenario();
 	run(&p, mask_main, s);
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static int detach_main(const struct irqd_proc *p, void *arg)
@@ -474,11 +416,11 @@ static void test_detach(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
+	irqd_start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
 	struct scenario *s = shared_scenario();
 	run(&p, detach_main, s);
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* pass / accept: A attaches and (owed: takes an occurrence without consuming it), passes; B
@@ -561,15 +503,15 @@ static int pass_b(const struct irqd_proc *p, void *arg)
 static void pass_accept(bool owed)
 {
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
+	irqd_start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
 	struct scenario *s = shared_scenario();
 	s->results[0] = owed;
-	pid_t a = child(pass_a, &p, s), b = child(pass_b, &p, s);
-	int sa = reap_child(a), sb = reap_child(b);
+	pid_t a = spawn(pass_a, &p, s), b = spawn(pass_b, &p, s);
+	int sa = reap(a), sb = reap(b);
 	if (sa || sb)
 		fail_msg("A exited with %d, B with %d: %s", sa, sb, s->err[0] ? s->err : "?");
 	munmap(s, sizeof(*s));
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_pass_accept(void **state)
@@ -587,13 +529,13 @@ static void test_pass_accept_owed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_enumerate, teardown),
-		cmocka_unit_test_teardown(test_level_wait_consume, teardown),
-		cmocka_unit_test_teardown(test_edge_batch_n_waits, teardown),
-		cmocka_unit_test_teardown(test_mask_unmask, teardown),
-		cmocka_unit_test_teardown(test_detach, teardown),
-		cmocka_unit_test_teardown(test_pass_accept, teardown),
-		cmocka_unit_test_teardown(test_pass_accept_owed, teardown),
+		cmocka_unit_test_teardown(test_enumerate, harness_teardown),
+		cmocka_unit_test_teardown(test_level_wait_consume, harness_teardown),
+		cmocka_unit_test_teardown(test_edge_batch_n_waits, harness_teardown),
+		cmocka_unit_test_teardown(test_mask_unmask, harness_teardown),
+		cmocka_unit_test_teardown(test_detach, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_accept, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_accept_owed, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,64 +23,6 @@
 
 #include "harness.h"
 
-/* ---- a failing test must not leave irqd or its children running --------------------------- */
-
-static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
-static pid_t live_kids[16];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live_irqd = *p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live_irqd.pid = 0;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (!live_kids[i]) {
-			live_kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] == pid)
-			live_kids[i] = 0;
-	return reap(pid);
-}
-
-static int cleanup(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] > 0) {
-			kill(live_kids[i], SIGKILL);
-			waitpid(live_kids[i], NULL, 0);
-			live_kids[i] = 0;
-		}
-	if (live_irqd.pid > 0) {
-		kill(live_irqd.pid, SIGKILL);
-		waitpid(live_irqd.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live_irqd.pid = 0;
-	}
-	return 0;
-}
-
 struct run {
 	char line[IRQD_NAME_MAX];
 	bool level;
@@ -100,17 +42,6 @@ struct run {
 	char err[256];
 };
 
-static void run_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void run_error(struct run *r, const char *fmt, ...)
-{
-	if (atomic_fetch_add(&r->errors, 1) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(r->err, sizeof(r->err), fmt, ap);
-		va_end(ap);
-	}
-}
-
 static int stable_main(const struct irqd_proc *p, void *arg)
 {
 	struct run *r = arg;
@@ -119,7 +50,7 @@ static int stable_main(const struct irqd_proc *p, void *arg)
 	uint32_t h;
 	if (irqd_connect(p->sock, &c) < 0 || irqd_simdev_open(c, r->line, &dev) < 0 ||
 	    irqd_attach(c, r->line, IRQD_ATTACH_SHARED, NULL, &h) < 0) {
-		run_error(r, "stable: %s", irqd_last_error());
+		NOTE_ERROR(r, "stable: %s", irqd_last_error());
 		return 1;
 	}
 	atomic_store(&r->stable_ready, 1);
@@ -128,12 +59,12 @@ static int stable_main(const struct irqd_proc *p, void *arg)
 		struct irqd_event ev[16];
 		int n = irqd_wait(c, ev, 16, 20);
 		if (n < 0) {
-			run_error(r, "stable: wait: %s", irqd_last_error());
+			NOTE_ERROR(r, "stable: wait: %s", irqd_last_error());
 			return 1;
 		}
 		for (int i = 0; i < n; i++) {
 			if (ev[i].handle != h || ev[i].seq != last_seq + 1)
-				run_error(r, "stable: handle %u seq %llu after %llu", ev[i].handle,
+				NOTE_ERROR(r, "stable: handle %u seq %llu after %llu", ev[i].handle,
 					  (unsigned long long)ev[i].seq, (unsigned long long)last_seq);
 			last_seq = ev[i].seq;
 			atomic_fetch_add(&r->stable_batches, 1);
@@ -141,14 +72,14 @@ static int stable_main(const struct irqd_proc *p, void *arg)
 			if (!ev[i].occurrence)
 				continue;
 			if (ev[i].occurrence <= last_occ)
-				run_error(r, "stable: occurrence %llu after %llu",
+				NOTE_ERROR(r, "stable: occurrence %llu after %llu",
 					  (unsigned long long)ev[i].occurrence,
 					  (unsigned long long)last_occ);
 			last_occ = ev[i].occurrence;
 			atomic_fetch_add(&r->stable_occ, 1);
 			bool mine = irqd_simdev_service(dev) > 0;
 			if (irqd_answer(c, h, ev[i].occurrence, mine ? IRQD_HANDLED : IRQD_NOT_MINE))
-				run_error(r, "stable: answer: %s", irqd_last_error());
+				NOTE_ERROR(r, "stable: answer: %s", irqd_last_error());
 			atomic_fetch_add(mine ? &r->stable_handled : &r->stable_not_mine, 1);
 		}
 	}
@@ -163,17 +94,17 @@ static uint64_t churn_take(struct run *r, struct irqd_client *c, uint32_t h, uin
 	struct irqd_event ev[16];
 	int n = irqd_poll(c, ev, 16);
 	if (n < 0) {
-		run_error(r, "churner: poll: %s", irqd_last_error());
+		NOTE_ERROR(r, "churner: poll: %s", irqd_last_error());
 		return 0;
 	}
 	uint64_t got = 0;
 	for (int i = 0; i < n; i++) {
 		if (ev[i].handle != h)
-			run_error(r, "churner: batch for handle %u, attached is %u", ev[i].handle, h);
+			NOTE_ERROR(r, "churner: batch for handle %u, attached is %u", ev[i].handle, h);
 		/* a fresh attachment's batches are numbered from 1, without gaps: a batch left
 		 * over from an earlier attachment in the same slot would break this */
 		if (ev[i].seq != *last_seq + 1)
-			run_error(r, "churner: cycle %llu: seq %llu after %llu (count %llu)",
+			NOTE_ERROR(r, "churner: cycle %llu: seq %llu after %llu (count %llu)",
 				  (unsigned long long)atomic_load(&r->cycles_done),
 				  (unsigned long long)ev[i].seq, (unsigned long long)*last_seq,
 				  (unsigned long long)ev[i].count);
@@ -194,7 +125,7 @@ static int churn_main(const struct irqd_proc *p, void *arg)
 	struct run *r = arg;
 	struct irqd_client *c;
 	if (irqd_connect(p->sock, &c) < 0) {
-		run_error(r, "churner: %s", irqd_last_error());
+		NOTE_ERROR(r, "churner: %s", irqd_last_error());
 		return 1;
 	}
 	while (!atomic_load(&r->go))
@@ -202,7 +133,7 @@ static int churn_main(const struct irqd_proc *p, void *arg)
 	for (uint64_t i = 0; i < r->cycles; i++) {
 		uint32_t h;
 		if (irqd_attach(c, r->line, IRQD_ATTACH_SHARED, NULL, &h) < 0) {
-			run_error(r, "churner: attach: %s", irqd_last_error());
+			NOTE_ERROR(r, "churner: attach: %s", irqd_last_error());
 			return 1;
 		}
 		uint64_t last_seq = 0, got = 0;
@@ -219,14 +150,14 @@ static int churn_main(const struct irqd_proc *p, void *arg)
 			if (got)
 				atomic_fetch_add(&r->churn_waited, 1);
 			else if (atomic_load(&r->raised) < r->events)
-				run_error(r, "churner: attachment %llu got nothing in 5 s",
+				NOTE_ERROR(r, "churner: attachment %llu got nothing in 5 s",
 					  (unsigned long long)i);
 		} else {
 			for (unsigned k = 0; k < i % 4; k++)
 				got += churn_take(r, c, h, &last_seq);
 		}
 		if (irqd_detach(c, h) < 0) {
-			run_error(r, "churner: detach: %s", irqd_last_error());
+			NOTE_ERROR(r, "churner: detach: %s", irqd_last_error());
 			return 1;
 		}
 		if (i % 8 == 5) {
@@ -234,7 +165,7 @@ static int churn_main(const struct irqd_proc *p, void *arg)
 			struct irqd_event ev[4];
 			int n = irqd_poll(c, ev, 4);
 			if (n != 0)
-				run_error(r, "churner: %d batches after detach", n);
+				NOTE_ERROR(r, "churner: %d batches after detach", n);
 		}
 		atomic_fetch_add(&r->churn_events, got);
 		if (got)
@@ -254,7 +185,7 @@ static int device_main(const struct irqd_proc *p, void *arg)
 	struct irqd_client *c;
 	struct irqd_simdev *dev;
 	if (irqd_connect(p->sock, &c) < 0 || irqd_simdev_open(c, r->line, &dev) < 0) {
-		run_error(r, "device: %s", irqd_last_error());
+		NOTE_ERROR(r, "device: %s", irqd_last_error());
 		return 1;
 	}
 	uint64_t per = r->events / r->cycles;
@@ -265,7 +196,7 @@ static int device_main(const struct irqd_proc *p, void *arg)
 		       i >= (atomic_load(&r->cycles_done) + 2) * per)
 			sched_yield();
 		if (irqd_simdev_raise(dev, 1) < 0) {
-			run_error(r, "device: raise: %s", irqd_last_error());
+			NOTE_ERROR(r, "device: raise: %s", irqd_last_error());
 			return 1;
 		}
 		atomic_fetch_add(&r->raised, 1);
@@ -278,7 +209,7 @@ static int device_main(const struct irqd_proc *p, void *arg)
 static void churn(bool level)
 {
 	struct irqd_proc p;
-	start(&p, 1, level ? NULL : "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, level ? NULL : "line sim0 trigger=edge\n");
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(ctl, "sim0", &dev), 0);
@@ -291,13 +222,13 @@ static void churn(bool level)
 	r->cycles = 2000;
 	r->events = 300000;
 
-	pid_t stable = child(stable_main, &p, r);
+	pid_t stable = spawn(stable_main, &p, r);
 	assert_true(WAIT_UNTIL(atomic_load(&r->stable_ready) || atomic_load(&r->errors), 10000));
-	pid_t churner = child(churn_main, &p, r);
-	pid_t devp = child(device_main, &p, r);
+	pid_t churner = spawn(churn_main, &p, r);
+	pid_t devp = spawn(device_main, &p, r);
 	uint64_t t0 = mono_ns();
 	atomic_store(&r->go, 1);
-	int st_dev = reap_child(devp), st_churn = reap_child(churner);
+	int st_dev = reap(devp), st_churn = reap(churner);
 	double secs = (double)(mono_ns() - t0) / 1e9;
 	if (atomic_load(&r->errors))
 		fail_msg("%llu errors, first: %s", (unsigned long long)atomic_load(&r->errors),
@@ -324,7 +255,7 @@ static void churn(bool level)
 				 (unsigned long long)r->events);
 	}
 	atomic_store(&r->stop, 1);
-	assert_int_equal(reap_child(stable), 0);
+	assert_int_equal(reap(stable), 0);
 	if (atomic_load(&r->errors))
 		fail_msg("%llu errors, first: %s", (unsigned long long)atomic_load(&r->errors),
 			 r->err);
@@ -371,7 +302,7 @@ static void churn(bool level)
 	munmap(r, sizeof(*r));
 	irqd_simdev_close(dev);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_churn_edge(void **state)
@@ -392,7 +323,7 @@ static void test_churn_level(void **state)
 static void reattach(bool poll_between)
 {
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	struct irqd_client *ctl = client(&p), *c = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(ctl, "sim0", &dev), 0);
@@ -428,7 +359,7 @@ static void reattach(bool poll_between)
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_reattach_untaken_batch(void **state)
@@ -446,10 +377,10 @@ static void test_reattach_after_poll(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_reattach_untaken_batch, cleanup),
-		cmocka_unit_test_teardown(test_reattach_after_poll, cleanup),
-		cmocka_unit_test_teardown(test_churn_edge, cleanup),
-		cmocka_unit_test_teardown(test_churn_level, cleanup),
+		cmocka_unit_test_teardown(test_reattach_untaken_batch, harness_teardown),
+		cmocka_unit_test_teardown(test_reattach_after_poll, harness_teardown),
+		cmocka_unit_test_teardown(test_churn_edge, harness_teardown),
+		cmocka_unit_test_teardown(test_churn_level, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

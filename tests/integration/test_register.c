@@ -23,72 +23,6 @@
 
 #include "harness.h"
 
-/* A failed assertion leaves the test early: the teardown ends what it started (its irqd and
- * client processes), so that nothing outlives it. */
-static struct irqd_proc *live;
-static pid_t kids[8];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live = p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live = NULL;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (!kids[i]) {
-			kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i] == pid)
-			kids[i] = 0;
-	return reap(pid);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(kids) / sizeof(kids[0]); i++)
-		if (kids[i]) {
-			kill(kids[i], SIGKILL);
-			reap(kids[i]);
-			kids[i] = 0;
-		}
-	if (live) {
-		kill(live->pid, SIGKILL);
-		reap(live->pid);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live->dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live = NULL;
-	}
-	return 0;
-}
-
-static void *shared_page(size_t len)
-{
-	void *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	memset(m, 0, len);
-	return m;
-}
-
 /* ---- a client process driven by commands ----------------------------------------------------- */
 
 enum hcmd {
@@ -120,24 +54,13 @@ struct holder {
 	char ts_err[160];
 };
 
-static void h_error(struct holder *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void h_error(struct holder *h, const char *fmt, ...)
-{
-	if (atomic_fetch_add(&h->errors, 1) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(h->err, sizeof(h->err), fmt, ap);
-		va_end(ap);
-	}
-}
-
 static uint64_t h_last_seq; /* per child process */
 
 static void h_account(struct holder *h, const struct irqd_event *ev, int n)
 {
 	for (int i = 0; i < n; i++) {
 		if (ev[i].handle != (uint32_t)h->handle)
-			h_error(h, "batch for handle %u, holding %d", ev[i].handle, h->handle);
+			NOTE_ERROR(h, "batch for handle %u, holding %d", ev[i].handle, h->handle);
 		if (ev[i].seq <= h_last_seq)
 			atomic_fetch_add(&h->seq_errors, 1);
 		h_last_seq = ev[i].seq;
@@ -163,7 +86,7 @@ static int holder_main(const struct irqd_proc *p, void *arg)
 	struct holder *h = arg;
 	struct irqd_client *c;
 	if (irqd_connect(p->sock, &c) < 0) {
-		h_error(h, "connect: %s", irqd_last_error());
+		NOTE_ERROR(h, "connect: %s", irqd_last_error());
 		return 1;
 	}
 	h->handle = -1;
@@ -176,7 +99,7 @@ static int holder_main(const struct irqd_proc *p, void *arg)
 			struct irqd_event ev[64];
 			int n = paused ? 0 : irqd_wait(c, ev, 64, 2);
 			if (n < 0)
-				h_error(h, "wait: %s", irqd_last_error());
+				NOTE_ERROR(h, "wait: %s", irqd_last_error());
 			else if (n > 0)
 				h_account(h, ev, n);
 			else if (paused)
@@ -239,14 +162,14 @@ static int holder_main(const struct irqd_proc *p, void *arg)
 		h->result = r;
 		atomic_store(&h->ack_seq, seq);
 	}
-	h_error(h, "holder ran for 60 s");
+	NOTE_ERROR(h, "holder ran for 60 s");
 	return 2;
 }
 
 static struct holder *holder_start(const struct irqd_proc *p, pid_t *pid)
 {
 	struct holder *h = shared_page(sizeof(*h));
-	*pid = child(holder_main, p, h);
+	*pid = spawn(holder_main, p, h);
 	if (!WAIT_UNTIL(atomic_load(&h->ready) || atomic_load(&h->errors), 10000))
 		fail_msg("holder did not start");
 	if (atomic_load(&h->errors))
@@ -267,7 +190,7 @@ static int64_t hcall(struct holder *h, enum hcmd cmd, uint64_t arg)
 static void holder_finish(struct holder *h, pid_t pid)
 {
 	hcall(h, H_EXIT, 0);
-	assert_int_equal(reap_child(pid), 0);
+	assert_int_equal(reap(pid), 0);
 	if (atomic_load(&h->errors))
 		fail_msg("holder: %s", h->err);
 	assert_int_equal(atomic_load(&h->seq_errors), 0);
@@ -283,7 +206,7 @@ static void test_attach_by_name_and_id(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 4, NULL);
+	irqd_start(&p, 4, NULL);
 	struct irqd_client *c = client(&p);
 	struct irqd_line_desc d, d2;
 	assert_int_equal(irqd_line_lookup(c, "sim2", &d), 0);
@@ -349,14 +272,14 @@ static void test_attach_by_name_and_id(void **state)
 	}
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_unknown_line(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct irqd_client *c = client(&p);
 	uint32_t h = 12345;
 	struct irqd_line_desc d;
@@ -376,7 +299,7 @@ static void test_unknown_line(void **state)
 	assert_int_equal(line_stats(c, "sim1").attachments, 1);
 	assert_int_equal(line_stats(c, "sim0").attachments, 0);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* another client process: exclusive against shared, and shared against exclusive */
@@ -411,12 +334,12 @@ static void test_exclusive_conflicts(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, NULL);
+	irqd_start(&p, 2, NULL);
 	struct excl *x = shared_page(sizeof(*x));
 	struct irqd_client *c = client(&p);
 	uint32_t hs, h;
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_SHARED, NULL, &hs), 0);
-	pid_t pid = child(excl_child, &p, x);
+	pid_t pid = spawn(excl_child, &p, x);
 	assert_true(WAIT_UNTIL(atomic_load(&x->step) == 1, 10000));
 	/* exclusive while shared exists */
 	assert_int_equal(x->r_excl_on_shared, -EBUSY);
@@ -439,7 +362,7 @@ static void test_exclusive_conflicts(void **state)
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_SHARED, NULL, &hs2), 0);
 	/* the holder goes away: the line is free, exclusive again possible */
 	atomic_store(&x->step, 2);
-	assert_int_equal(reap_child(pid), 0);
+	assert_int_equal(reap(pid), 0);
 	assert_true(WAIT_UNTIL(line_stats(c, "sim1").attachments == 0, 5000));
 	assert_int_equal(irqd_line_lookup(c, "sim1", &d), 0);
 	assert_false(d.flags & IRQD_LINE_EXCLUSIVE);
@@ -452,14 +375,14 @@ static void test_exclusive_conflicts(void **state)
 	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_EXCLUSIVE, NULL, &h), 0);
 	munmap(x, sizeof(*x));
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_detach_reattach(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
+	irqd_start(&p, 1, "line sim0 ack-deadline-ms=20000\n");
 	struct irqd_client *c = client(&p), *devc = client(&p);
 	struct irqd_simdev *dev;
 	assert_int_equal(irqd_simdev_open(devc, "sim0", &dev), 0);
@@ -521,7 +444,7 @@ static void test_detach_reattach(void **state)
 	irqd_simdev_close(dev);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_enumerate(void **state)
@@ -529,7 +452,7 @@ static void test_enumerate(void **state)
 	(void)state;
 	enum { N = 7 };
 	struct irqd_proc p;
-	start(&p, N, "line sim3 trigger=edge\n");
+	irqd_start(&p, N, "line sim3 trigger=edge\n");
 	struct irqd_client *c = client(&p);
 	struct irqd_line_desc d, prev;
 	bool seen[N] = { false };
@@ -577,7 +500,7 @@ static void test_enumerate(void **state)
 	}
 	assert_int_equal(m, N);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* ---- pass / accept --------------------------------------------------------------------------------- */
@@ -634,7 +557,7 @@ static void test_pass_edge_exactly_once(void **state)
 	(void)state;
 	enum { PASSES = 20 };
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	pid_t pa, pb, pd;
 	struct holder *A = holder_start(&p, &pa), *B = holder_start(&p, &pb);
 	struct device *D = shared_page(sizeof(*D));
@@ -649,7 +572,7 @@ static void test_pass_edge_exactly_once(void **state)
 	raise_n(dev, 1000);
 	assert_true(WAIT_UNTIL(atomic_load(&A->total) == 1000, 10000));
 	/* during: a device raises all along while the holders pass and accept */
-	pd = child(device_main, &p, D);
+	pd = spawn(device_main, &p, D);
 	assert_true(WAIT_UNTIL(atomic_load(&D->ready) && atomic_load(&D->raised) >= 5000, 10000));
 	struct holder *from = A, *to = B;
 	uint64_t token = 0, overlapped = 0, at_accept = 0;
@@ -674,7 +597,7 @@ static void test_pass_edge_exactly_once(void **state)
 	assert_int_equal(irqd_accept(c, token, &h2), -ENOENT);
 	assert_non_null(strstr(irqd_last_error(), "token"));
 	atomic_store(&D->stop, 1);
-	assert_int_equal(reap_child(pd), 0);
+	assert_int_equal(reap(pd), 0);
 	assert_int_equal(atomic_load(&D->errors), 0);
 	/* after: only the last holder (`from`) */
 	raise_n(dev, 1000);
@@ -708,7 +631,7 @@ static void test_pass_edge_exactly_once(void **state)
 	munmap(D, sizeof(*D));
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Edge line: a batch the old holder never took, and the events held behind it, go to the new
@@ -717,7 +640,7 @@ static void test_pass_edge_untaken(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, "line sim0 trigger=edge\n");
+	irqd_start(&p, 1, "line sim0 trigger=edge\n");
 	pid_t pa, pb;
 	struct holder *A = holder_start(&p, &pa), *B = holder_start(&p, &pb);
 	struct irqd_client *c = client(&p);
@@ -746,7 +669,7 @@ static void test_pass_edge_untaken(void **state)
 	holder_finish(B, pb);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Level line passed while an occurrence is owed: the new holder is notified of it, and its
@@ -754,7 +677,7 @@ static void test_pass_edge_untaken(void **state)
 static void pass_level_owed(bool took)
 {
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 ack-deadline-ms=30000\n");
+	irqd_start(&p, 2, "line sim1 ack-deadline-ms=30000\n");
 	pid_t pa, pb;
 	struct holder *A = holder_start(&p, &pa), *B = holder_start(&p, &pb);
 	struct irqd_client *c = client(&p);
@@ -800,7 +723,7 @@ static void pass_level_owed(bool took)
 	holder_finish(B, pb);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 static void test_pass_level_owed_taken(void **state)
@@ -818,15 +741,15 @@ static void test_pass_level_owed_untaken(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_attach_by_name_and_id, teardown),
-		cmocka_unit_test_teardown(test_unknown_line, teardown),
-		cmocka_unit_test_teardown(test_exclusive_conflicts, teardown),
-		cmocka_unit_test_teardown(test_detach_reattach, teardown),
-		cmocka_unit_test_teardown(test_enumerate, teardown),
-		cmocka_unit_test_teardown(test_pass_edge_exactly_once, teardown),
-		cmocka_unit_test_teardown(test_pass_edge_untaken, teardown),
-		cmocka_unit_test_teardown(test_pass_level_owed_taken, teardown),
-		cmocka_unit_test_teardown(test_pass_level_owed_untaken, teardown),
+		cmocka_unit_test_teardown(test_attach_by_name_and_id, harness_teardown),
+		cmocka_unit_test_teardown(test_unknown_line, harness_teardown),
+		cmocka_unit_test_teardown(test_exclusive_conflicts, harness_teardown),
+		cmocka_unit_test_teardown(test_detach_reattach, harness_teardown),
+		cmocka_unit_test_teardown(test_enumerate, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_edge_exactly_once, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_edge_untaken, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_level_owed_taken, harness_teardown),
+		cmocka_unit_test_teardown(test_pass_level_owed_untaken, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,342 +25,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-/* ---- a failing test must not leave irqd or its children running --------------------------- */
-
-static struct irqd_proc live_irqd; /* a copy: the test's own may be gone; pid 0: none */
-static pid_t live_kids[16];
-
-static void start(struct irqd_proc *p, int sim, const char *config)
-{
-	irqd_start(p, sim, config);
-	live_irqd = *p;
-}
-
-static void stop(struct irqd_proc *p)
-{
-	live_irqd.pid = 0;
-	irqd_stop(p);
-}
-
-static pid_t child(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p,
-		   void *arg)
-{
-	pid_t pid = spawn(fn, p, arg);
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (!live_kids[i]) {
-			live_kids[i] = pid;
-			break;
-		}
-	return pid;
-}
-
-static int reap_child(pid_t pid)
-{
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] == pid)
-			live_kids[i] = 0;
-	return reap(pid);
-}
-
-static int cleanup(void **state)
-{
-	(void)state;
-	for (unsigned i = 0; i < sizeof(live_kids) / sizeof(live_kids[0]); i++)
-		if (live_kids[i] > 0) {
-			kill(live_kids[i], SIGKILL);
-			waitpid(live_kids[i], NULL, 0);
-			live_kids[i] = 0;
-		}
-	if (live_irqd.pid > 0) {
-		kill(live_irqd.pid, SIGKILL);
-		waitpid(live_irqd.pid, NULL, 0);
-		char cmd[128];
-		snprintf(cmd, sizeof(cmd), "rm -rf %s", live_irqd.dir);
-		if (system(cmd) != 0)
-			(void)0;
-		live_irqd.pid = 0;
-	}
-	return 0;
-}
-
-/* ---- driver processes -------------------------------------------------------------------- */
-
-#define DRV_LOG_MAX 4096
-
-enum drv_mode {
-	DRV_SERVICE,   /* service the device; HANDLED if it had pending events, else NOT_MINE */
-	DRV_NOT_MINE,  /* answer NOT_MINE without servicing (a confused driver: storms) */
-	DRV_HOLD,      /* owe the answer until told (DRV_CMD_ANSWER) */
-};
-
-enum drv_cmd { DRV_CMD_MASK = 1, DRV_CMD_UNMASK, DRV_CMD_ANSWER, DRV_CMD_DETACH };
-
-struct drv {
-	/* set by the test before spawning */
-	char line[IRQD_NAME_MAX];
-	int kick;                        /* eventfd: a command or stop was posted */
-	bool spin;                       /* busy-poll instead of sleeping between batches */
-	/* set by the test at any time */
-	_Atomic int mode;
-	_Atomic int stop;
-	/* command mailbox: the test fills cmd/arg, then bumps cmd_seq; the driver bumps cmd_done */
-	int cmd, cmd_arg, cmd_result;
-	char cmd_err[IRQD_ERRMSG_MAX];
-	_Atomic uint32_t cmd_seq, cmd_done;
-	/* written by the driver */
-	_Atomic int attached;
-	_Atomic uint64_t batches, events, occurrences, last_occ, owed_occ;
-	_Atomic uint64_t handled, not_mine, serviced;
-	_Atomic uint64_t last_delivered_ns;  /* delivered_ns of the latest occurrence */
-	_Atomic uint64_t errors;
-	char err[256];
-	_Atomic uint64_t log_n;
-	uint64_t log[DRV_LOG_MAX];       /* occurrence << 2 | answer, in the order received */
-};
-
-static void drv_error(struct drv *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void drv_error(struct drv *d, const char *fmt, ...)
-{
-	if (atomic_fetch_add(&d->errors, 1) == 0) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(d->err, sizeof(d->err), fmt, ap);
-		va_end(ap);
-	}
-}
-
-/* Answer the occurrence this driver owes: how = DRV_SERVICE or DRV_NOT_MINE. */
-static int drv_answer(struct drv *d, struct irqd_client *c, uint32_t h, struct irqd_simdev *dev,
-		      int how)
-{
-	uint64_t occ = atomic_load(&d->owed_occ);
-	if (!occ)
-		return -ENOENT;
-	enum irqd_answer a = IRQD_NOT_MINE;
-	if (how == DRV_SERVICE) {
-		uint64_t n = irqd_simdev_service(dev);
-		atomic_fetch_add(&d->serviced, n);
-		a = n ? IRQD_HANDLED : IRQD_NOT_MINE;
-	}
-	int r = irqd_answer(c, h, occ, a);
-	if (r < 0) {
-		drv_error(d, "answer %d for occurrence %llu: %s", a, (unsigned long long)occ,
-			  irqd_last_error());
-		return r;
-	}
-	atomic_store(&d->owed_occ, 0);
-	atomic_fetch_add(a == IRQD_HANDLED ? &d->handled : &d->not_mine, 1);
-	uint64_t n = atomic_load(&d->log_n);
-	if (n && n <= DRV_LOG_MAX && d->log[n - 1] >> 2 == occ)
-		d->log[n - 1] |= (uint64_t)a;
-	return 0;
-}
-
-static void drv_event(struct drv *d, struct irqd_client *c, struct irqd_simdev *dev,
-		      const struct irqd_event *ev, uint64_t *last_seq)
-{
-	if (ev->seq != *last_seq + 1)
-		drv_error(d, "batch seq %llu after %llu", (unsigned long long)ev->seq,
-			  (unsigned long long)*last_seq);
-	*last_seq = ev->seq;
-	atomic_fetch_add(&d->batches, 1);
-	atomic_fetch_add(&d->events, ev->count);
-	if (!ev->occurrence)
-		return;
-	uint64_t last = atomic_load(&d->last_occ);
-	if (ev->occurrence <= last)
-		drv_error(d, "occurrence %llu after %llu (duplicate or out of order)",
-			  (unsigned long long)ev->occurrence, (unsigned long long)last);
-	atomic_store(&d->last_occ, ev->occurrence);
-	uint64_t n = atomic_load(&d->log_n);
-	if (n < DRV_LOG_MAX)
-		d->log[n] = ev->occurrence << 2;
-	atomic_store(&d->owed_occ, ev->occurrence);
-	atomic_store(&d->last_delivered_ns, ev->delivered_ns);
-	atomic_store(&d->log_n, n + 1);
-	atomic_fetch_add(&d->occurrences, 1);
-	int mode = atomic_load(&d->mode);
-	if (mode != DRV_HOLD)
-		drv_answer(d, c, ev->handle, dev, mode);
-}
-
-static void drv_commands(struct drv *d, struct irqd_client *c, uint32_t h,
-			 struct irqd_simdev *dev)
-{
-	uint32_t seq = atomic_load(&d->cmd_seq);
-	if (seq == atomic_load(&d->cmd_done))
-		return;
-	int r = -EINVAL;
-	d->cmd_err[0] = 0;
-	switch (d->cmd) {
-	case DRV_CMD_MASK:
-		r = irqd_mask(c, h);
-		break;
-	case DRV_CMD_UNMASK:
-		r = irqd_unmask(c, h);
-		break;
-	case DRV_CMD_ANSWER:
-		r = drv_answer(d, c, h, dev, d->cmd_arg);
-		break;
-	case DRV_CMD_DETACH:
-		r = irqd_detach(c, h);
-		if (r == 0)
-			atomic_store(&d->attached, 0);
-		break;
-	}
-	if (r < 0)
-		snprintf(d->cmd_err, sizeof(d->cmd_err), "%s", irqd_last_error());
-	d->cmd_result = r;
-	atomic_store(&d->cmd_done, seq);
-}
-
-static int drv_main(const struct irqd_proc *p, void *arg)
-{
-	struct drv *d = arg;
-	struct irqd_client *c;
-	struct irqd_simdev *dev;
-	uint32_t h;
-	if (irqd_connect(p->sock, &c) < 0) {
-		drv_error(d, "connect: %s", irqd_last_error());
-		return 1;
-	}
-	if (irqd_simdev_open(c, d->line, &dev) < 0 ||
-	    irqd_attach(c, d->line, IRQD_ATTACH_SHARED, NULL, &h) < 0) {
-		drv_error(d, "open/attach %s: %s", d->line, irqd_last_error());
-		return 1;
-	}
-	atomic_store(&d->attached, 1);
-	uint64_t last_seq = 0;
-	while (!atomic_load(&d->stop)) {
-		drv_commands(d, c, h, dev);
-		struct irqd_event ev[16];
-		int n = irqd_poll(c, ev, 16);
-		if (n < 0) {
-			drv_error(d, "poll: %s", irqd_last_error());
-			break;
-		}
-		for (int i = 0; i < n; i++)
-			drv_event(d, c, dev, &ev[i], &last_seq);
-		if (n || d->spin)
-			continue;
-		/* irqd_poll returned 0: irqd_fd is armed; the kick eventfd brings commands */
-		struct pollfd pf[2] = { { .fd = irqd_fd(c), .events = POLLIN },
-					{ .fd = d->kick, .events = POLLIN } };
-		if (poll(pf, 2, 1000) > 0 && pf[1].revents) {
-			uint64_t v;
-			if (read(d->kick, &v, sizeof(v)) < 0)
-				v = 0;
-		}
-	}
-	irqd_simdev_close(dev);
-	irqd_disconnect(c);
-	return atomic_load(&d->errors) ? 1 : 0;
-}
-
-static struct drv *drv_alloc(int n)
-{
-	void *m = mmap(NULL, sizeof(struct drv) * (size_t)n, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(m != MAP_FAILED);
-	return m;
-}
-
-static void drv_free(struct drv *d, int n)
-{
-	munmap(d, sizeof(struct drv) * (size_t)n);
-}
-
-static void drv_kick(struct drv *d)
-{
-	uint64_t one = 1;
-	assert_int_equal(write(d->kick, &one, sizeof(one)), sizeof(one));
-}
-
-static pid_t drv_start(const struct irqd_proc *p, struct drv *d, const char *line, int mode,
-		       bool spin)
-{
-	memset(d, 0, sizeof(*d));
-	snprintf(d->line, sizeof(d->line), "%s", line);
-	d->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	assert_true(d->kick >= 0);
-	d->spin = spin;
-	atomic_store(&d->mode, mode);
-	pid_t pid = child(drv_main, p, d);
-	if (!WAIT_UNTIL(atomic_load(&d->attached) || atomic_load(&d->errors), 10000))
-		fail_msg("driver on %s did not attach", line);
-	if (atomic_load(&d->errors))
-		fail_msg("driver on %s: %s", line, d->err);
-	return pid;
-}
-
-static void drv_check(struct drv *d)
-{
-	if (atomic_load(&d->errors))
-		fail_msg("driver on %s: %llu errors, first: %s", d->line,
-			 (unsigned long long)atomic_load(&d->errors), d->err);
-}
-
-static void drv_stop(struct drv *d, pid_t pid)
-{
-	atomic_store(&d->stop, 1);
-	drv_kick(d);
-	int st = reap_child(pid);
-	drv_check(d);
-	assert_int_equal(st, 0);
-	close(d->kick);
-}
-
-/* Post a command and wait (bounded) until the driver has run it; returns its result. */
-static int drv_cmd(struct drv *d, int cmd, int arg)
-{
-	d->cmd = cmd;
-	d->cmd_arg = arg;
-	uint32_t seq = atomic_load(&d->cmd_seq) + 1;
-	atomic_store(&d->cmd_seq, seq);
-	drv_kick(d);
-	if (!WAIT_UNTIL(atomic_load(&d->cmd_done) == seq, 10000))
-		fail_msg("driver on %s did not run command %d", d->line, cmd);
-	return d->cmd_result;
-}
-
-static struct irqd_simdev *device(struct irqd_client *c, const char *line)
-{
-	struct irqd_simdev *dev;
-	if (irqd_simdev_open(c, line, &dev) < 0)
-		fail_msg("simdev %s: %s", line, irqd_last_error());
-	return dev;
-}
-
-struct device_args {
-	const char *line;
-	uint64_t n;          /* single raises */
-	uint64_t gap_us;     /* pause between raises (a rate, not a wait for anything) */
-};
-
-static int device_main(const struct irqd_proc *p, void *arg)
-{
-	const struct device_args *a = arg;
-	struct irqd_client *c;
-	struct irqd_simdev *dev;
-	if (irqd_connect(p->sock, &c) < 0 || irqd_simdev_open(c, a->line, &dev) < 0)
-		return 1;
-	for (uint64_t i = 0; i < a->n; i++) {
-		if (irqd_simdev_raise(dev, 1) < 0)
-			return 2;
-		uint64_t until = mono_ns() + a->gap_us * 1000;
-		while (mono_ns() < until)
-			;
-	}
-	irqd_simdev_close(dev);
-	irqd_disconnect(c);
-	return 0;
-}
-
-static bool unmasked(struct irqd_client *c, const char *line)
-{
-	return !(line_stats(c, line).flags & IRQD_LINE_MASKED);
-}
+#include "sharer.h"
 
 /* ---- tests ---------------------------------------------------------------------------------- */
 
@@ -372,7 +37,7 @@ static void test_three_sharers_paced(void **state)
 	(void)state;
 	enum { N = 2000, S = 3 };
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	struct drv *d = drv_alloc(S);
@@ -436,7 +101,7 @@ static void test_three_sharers_paced(void **state)
 	drv_free(d, S);
 	irqd_simdev_close(dev);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* The same three sharers, the device raising 2,000 events as fast as it can: the level line
@@ -447,7 +112,7 @@ static void test_three_sharers_merged(void **state)
 	(void)state;
 	enum { N = 2000, S = 3 };
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	struct drv *d = drv_alloc(S);
@@ -455,8 +120,8 @@ static void test_three_sharers_merged(void **state)
 	for (int i = 0; i < S; i++)
 		pid[i] = drv_start(&p, &d[i], "sim0", DRV_SERVICE, false);
 	/* a separate device process: single raises, 50 us apart, while the sharers work */
-	pid_t devpid = child(device_main, &p, &(struct device_args){ "sim0", N, 50 });
-	assert_int_equal(reap_child(devpid), 0);
+	pid_t devpid = spawn(raiser_main, &p, &(struct raiser){ "sim0", N, 50000 });
+	assert_int_equal(reap(devpid), 0);
 	struct irqd_simdev_regs regs;
 	struct irqd_line_stats st = { 0 };
 	if (!WAIT_UNTIL((irqd_simdev_read(dev, &regs), regs.serviced == N) &&
@@ -488,7 +153,7 @@ static void test_three_sharers_merged(void **state)
 	drv_free(d, S);
 	irqd_simdev_close(dev);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* The line stays masked until the last sharer answered: one sharer holds its answer; the device
@@ -499,7 +164,7 @@ static void test_masked_until_last_answer(void **state)
 	(void)state;
 	enum { S = 3 };
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	struct drv *d = drv_alloc(S);
@@ -558,7 +223,7 @@ static void test_masked_until_last_answer(void **state)
 	drv_free(d, S);
 	irqd_simdev_close(dev);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Masks are reference-counted across clients: two sharers mask, the device raises, nothing is
@@ -568,7 +233,7 @@ static void test_mask_refcount(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 1, NULL);
+	irqd_start(&p, 1, NULL);
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *dev = device(ctl, "sim0");
 	struct drv *d = drv_alloc(3);
@@ -634,7 +299,7 @@ static void test_mask_refcount(void **state)
 	assert_int_equal(st.mask_refs, 2);
 	assert_int_equal(st.raised, 1);
 	assert_int_equal(kill(pid[2], SIGKILL), 0);
-	assert_int_equal(reap_child(pid[2]), 128 + SIGKILL);
+	assert_int_equal(reap(pid[2]), 128 + SIGKILL);
 	assert_true(WAIT_UNTIL(atomic_load(&d[0].occurrences) == 2 &&
 				       atomic_load(&d[1].occurrences) == 2,
 			       10000));
@@ -652,7 +317,7 @@ static void test_mask_refcount(void **state)
 	drv_free(d, 3);
 	irqd_simdev_close(dev);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 /* Storm: a sharer that answers NOT_MINE without servicing keeps the asserted line firing. After
@@ -670,7 +335,7 @@ static void test_storm(void **state)
 {
 	(void)state;
 	struct irqd_proc p;
-	start(&p, 2, "line sim1 trigger=edge\n");
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
 	struct irqd_client *ctl = client(&p);
 	struct irqd_simdev *storm = device(ctl, "sim0"), *other = device(ctl, "sim1");
 	struct drv *d = drv_alloc(2);
@@ -754,17 +419,17 @@ static void test_storm(void **state)
 	irqd_simdev_close(storm);
 	irqd_simdev_close(other);
 	irqd_disconnect(ctl);
-	stop(&p);
+	irqd_stop(&p);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_three_sharers_paced, cleanup),
-		cmocka_unit_test_teardown(test_three_sharers_merged, cleanup),
-		cmocka_unit_test_teardown(test_masked_until_last_answer, cleanup),
-		cmocka_unit_test_teardown(test_mask_refcount, cleanup),
-		cmocka_unit_test_teardown(test_storm, cleanup),
+		cmocka_unit_test_teardown(test_three_sharers_paced, harness_teardown),
+		cmocka_unit_test_teardown(test_three_sharers_merged, harness_teardown),
+		cmocka_unit_test_teardown(test_masked_until_last_answer, harness_teardown),
+		cmocka_unit_test_teardown(test_mask_refcount, harness_teardown),
+		cmocka_unit_test_teardown(test_storm, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -40,7 +40,7 @@ static void test_level_roundtrip(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_level_roundtrip),
+		cmocka_unit_test_teardown(test_level_roundtrip, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
