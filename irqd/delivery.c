@@ -287,7 +287,6 @@ static void fire(struct line *l, uint64_t events, uint64_t now)
 	unsigned notified = 0;
 	struct attachment *a;
 	urcu_memb_read_lock();
-	HANDOFF_ACQUIRE(&l->attachments);
 	irqd_list_for_each_entry_rcu(a, &l->attachments, node) {
 		if (!irqcore_notify(&l->core, &a->sharer))
 			continue;
@@ -395,7 +394,6 @@ static void process_timers(uint64_t now)
 		struct line *l = caa_container_of(t, struct line, ack_timer);
 		struct attachment *a;
 		urcu_memb_read_lock();
-		HANDOFF_ACQUIRE(&l->attachments);
 		irqd_list_for_each_entry_rcu(a, &l->attachments, node)
 			if (irqcore_stall(&l->core, &a->sharer))
 				session_notice(a->session, "handle %u: no answer for occurrence %llu of "

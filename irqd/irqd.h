@@ -167,7 +167,6 @@ struct session {
 	struct attachment *dslot[IRQD_SLOTS];
 	struct cds_list_head held;    /* attachments with a held batch */
 	struct cds_list_head dnode;   /* delivery's session list */
-	bool in_delivery;
 	bool cut_off;                 /* too many bad answers: its shared memory is ignored */
 
 	struct session_counters n;

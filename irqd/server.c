@@ -215,7 +215,6 @@ static void detach(struct attachment *a)
 	}
 	drop_tokens(a);
 	irqd_list_del_rcu(&a->node);
-	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_DETACH, .att = a };
 	delivery_call(S, &c);
 	s->handles[a->slot] = NULL;
@@ -303,7 +302,6 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 	coalesce_init(&a->co, &cp, now_ns());
 	irqcore_sharer_init(&a->sharer);
 	irqd_list_add_tail_rcu(&a->node, &l->attachments);
-	HANDOFF_RELEASE(&l->attachments);
 	struct cmd c = { .kind = CMD_ATTACH, .att = a };
 	delivery_call(S, &c);
 	struct irqd_attach_reply rep = { .handle = (uint32_t)h, .line = l->id, .trigger = l->trigger,
