@@ -16,7 +16,7 @@ endif
 
 CC ?= cc
 CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-	-Iomega0-api/include -Icoalesce -Iirqd -Iirqctl
+	-Iomega0-api/include -Icoalesce -Iirqd -Iirqctl -Ireport
 ifeq ($(VARIANT),asan)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=address,undefined
@@ -35,9 +35,10 @@ LDFLAGS += $(LDFLAGS_SAN) -pthread
 COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
 CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
-		irqd/source_eventfd.c irqd/config.c irqd/policy.c
-CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c
-IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c
+		irqd/source_eventfd.c irqd/config.c irqd/policy.c irqd/profile.c
+CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
+		irqd/core/hist.c
+IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c report/svg.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -76,14 +77,15 @@ $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_PCI) -lm
 
 # Unit tests link the pure libraries only (no I/O below them).
-$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(call obj,irqctl/pci.c)
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(call obj,irqctl/pci.c) \
+		$(call obj,report/svg.c)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI) -lm
 # Integration tests start the real irqd and talk to it through the client library.
 $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o $(B)/obj/tests/integration/sharer.o $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/bench/%: $(B)/obj/bench/%.o $(LIBIRQD_A)
+$(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ -lm
 

@@ -1,20 +1,36 @@
 /*
- * bench_irqd - raise-to-handler latency and delivered events per second, in one run:
- * a raw eventfd (no server), irqd exclusive direct, irqd shared (server hop, level line with
- * its answer), and each coalescing mode, each as a ratio to the raw eventfd.
+ * bench_irqd - where the microseconds go and what irqd costs, in one run and one table.
  *
- *   bench_irqd --irqd PATH [--out DIR] [--events N] [--burst M]
+ *   bench_irqd --irqd PATH [--out DIR] [--events N] [--burst M] [--rounds R] [--only TEXT]
  *
- * Every row runs a device process and a driver process. Latency: the device raises N events
- * paced at 2 kHz (so the driver sleeps before each one, the usual case for an interrupt),
- * stamping each in shared memory first; the driver computes handler-entry time minus the
- * stamp of every event it receives. Throughput: the device raises M events as fast as it can
- * (one write per event), or paced at 1,488,095 events/s (gigabit line rate at 64-byte frames);
- * the driver counts events and wake-ups until it has all M (any loss shows as a timeout).
+ * --events: latency events per row (default 4000), run in R interleaved rounds (default 20);
+ * --burst: events per throughput row (default 1,000,000); --only: the rows whose name contains
+ * one of the comma-separated TEXT (targets are then not evaluated).
+ *
+ * Every row is a device process and one or more driver processes (plus, for the classic row, a
+ * server process), forked from here; irqd is started once, with sim lines, and serves every
+ * row. Each row is one of three phases:
+ *   latency     the device raises N events paced at 2 kHz, so the driver sleeps before each
+ *               one (the usual case for an interrupt), stamping each in shared memory first;
+ *               the driver records handler entry minus the stamp of every event it receives.
+ *               All processes and irqd's threads run on one CPU unless the row says "spread":
+ *               on a virtual machine a wake-up across CPUs costs an inter-processor interrupt
+ *               and a host reschedule, which would measure the hypervisor, not the path.
+ *   max rate    the device raises M events, one write each, as fast as it can; the driver
+ *               counts events until it has all M (a loss shows as a timeout).
+ *   line rate   the same M events paced at 1,488,095 events/s (gigabit at 64-byte frames).
+ * Ratios are to the raw eventfd row of the same phase. irqd's CPU time over the phase comes
+ * from irqd itself (irqd_server_stats: its threads' CPU clocks); wake-ups from its line
+ * counters (eventfd writes to sleeping clients).
+ *
+ * Results: a Markdown table on stdout and in DIR/results.md, DIR/results.json, SVG plots in
+ * DIR, and the targets with their figures.
  */
+#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,15 +40,77 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hist.h"
 #include "irqd/client.h"
+#include "irqd/profile.h"
 #include "irqd/simdev.h"
+#include "svg.h"
 
 #define LINE_RATE 1488095ull
+#define LATENCY_PERIOD_NS 500000ull   /* 2 kHz */
+#define MAX_SHARERS 64
+#define MAX_LINES 1024
+#define TIMEOUT_MS 10000
+
+enum kind {
+	RAW,         /* eventfd, no server */
+	POLL,        /* the driver spins on the device's register: the floor, no notification */
+	CLASSIC,     /* Omega0's model: one request/reply IPC to a server per interrupt */
+	SIM,         /* irqd, a sim line */
+	LINES,       /* irqd, one driver attached to many eventfd lines, raised round robin */
+};
+enum phase { LATENCY, MAX_RATE, LINE_RATE_PHASE };
+static const char *const phase_name[] = { "latency at 2 kHz", "max rate", "1,488,095/s" };
+
+struct row {
+	const char *name;
+	enum kind kind;
+	enum phase phase;
+	bool spread;                  /* processes free to run on any CPU */
+	const char *line;             /* SIM: sim0 level, sim1/sim2 edge */
+	uint32_t flags;
+	struct irqd_coalesce_params co;
+	unsigned sharers;             /* SIM level: 1 owner of the device + NOT_MINE others */
+	unsigned lines;               /* LINES */
+	/* results, summed over the row's runs */
+	struct hist_snapshot lat;
+	uint64_t events, wakeups, wake_events, cpu_ns;
+	double secs, bytes_per_line;
+	bool has_wakeups, has_cpu, lost;
+	bool skip;                    /* not selected by --only */
+};
+
+/* Shared by this process and every process of a row. */
+struct shared {
+	_Atomic unsigned ready;       /* drivers attached */
+	_Atomic int lines_ready;      /* LINES: the device created them */
+	_Atomic int stop;             /* the row is over: drivers that are not the owner leave */
+	_Atomic uint64_t reg;         /* POLL: the device's event counter register */
+	_Atomic uint64_t received;    /* events the owner driver got */
+	uint64_t start_ns, end_ns;
+	uint64_t driver_wakeups;      /* RAW: times the driver was woken with events */
+	uint64_t cpu_ns;              /* server CPU over the phase */
+	uint64_t irqd_wakeups, irqd_events;
+	uint64_t rss_kb;              /* LINES: irqd's resident set once all is attached */
+	bool timeout;
+	char err[200];
+	struct hist lat;              /* the owner driver records, the parent reads afterwards */
+	uint64_t stamp[];             /* LATENCY: the device's raise time of event i */
+};
+
+static struct shared *sh;
+static uint64_t n_lat = 4000, n_burst = 1000000, run_events;
+static unsigned rounds = 20;
+static char sock[128];
+static pid_t irqd_pid;
+static int ncpus;
 
 static uint64_t mono_ns(void)
 {
@@ -41,209 +119,796 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-enum kind { RAW, IRQD };
-enum phase { LATENCY, MAX_RATE, LINE_RATE_PHASE };
-
-struct row {
-	const char *name;
-	enum kind kind;
-	const char *line;          /* sim0 level, sim1..3 edge */
-	uint32_t flags;
-	struct irqd_coalesce_params co;
-	/* results */
-	double p50_us, p99_us;
-	double max_eps, max_wakeups_per_event, line_eps, line_wakeups_per_event;
-	bool lost;
-};
-
-/* Shared between coordinator, device and driver. */
-struct shared {
-	_Atomic int driver_ready;
-	_Atomic int device_done;
-	_Atomic uint64_t received;
-	uint64_t start_ns, end_ns;
-	uint64_t wakeups;
-	bool timeout;
-	uint64_t stamp[];          /* device's raise time of event i (latency phase) */
-};
-
-static struct shared *sh;
-static uint64_t n_lat = 2000, n_burst = 1000000;
-static char sock[128];
-
-static void fatal(const char *what)
+static void die(const char *what)
 {
 	fprintf(stderr, "bench_irqd: %s: %s\n", what, *irqd_last_error() ? irqd_last_error()
 								    : strerror(errno));
-	exit(1);
+	_exit(1);
 }
 
-/* ---- device ------------------------------------------------------------------------------- */
-
-static void device(const struct row *r, enum phase ph, int raw_efd)
+/* Events of the run under way: latency rows run in rounds of n_lat / rounds. */
+static uint64_t total_events(const struct row *r)
 {
+	(void)r;
+	return run_events;
+}
+
+/* ---- placement ------------------------------------------------------------------------------ */
+
+static void pin(pid_t tid, int cpu)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	for (int i = 0; i < ncpus; i++)
+		if (cpu < 0 || i == cpu)
+			CPU_SET(i, &set);
+	sched_setaffinity(tid, sizeof(set), &set);
+}
+
+/* Every thread of irqd: on one CPU, or (cpu < 0) on all. */
+static void pin_irqd(int cpu)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)irqd_pid);
+	DIR *d = opendir(path);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (e->d_name[0] != '.')
+			pin((pid_t)atoi(e->d_name), cpu);
+	if (d)
+		closedir(d);
+}
+
+static uint64_t irqd_rss_kb(void)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)irqd_pid);
+	FILE *f = fopen(path, "r");
+	uint64_t kb = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %" SCNu64, &kb) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return kb;
+}
+
+/* ---- the device ----------------------------------------------------------------------------- */
+
+static void sleep_until(uint64_t due)
+{
+	struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ull),
+			       .tv_nsec = (long)(due % 1000000000ull) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+static bool wait_flag(_Atomic uint64_t *v, uint64_t want)
+{
+	uint64_t end = mono_ns() + TIMEOUT_MS * 1000000ull;
+	while (atomic_load(v) < want)
+		if (mono_ns() > end)
+			return false;
+		else
+			usleep(50);
+	return true;
+}
+
+struct irqd_sample {
+	uint64_t cpu, wakeups, events;
+};
+
+static void sample_irqd(struct irqd_client *c, const struct row *r, struct irqd_sample *s)
+{
+	struct irqd_server_stats ss;
+	if (irqd_server_stats(c, &ss) < 0)
+		die("server stats");
+	s->cpu = ss.cpu_control_ns + ss.cpu_delivery_ns;
+	if (r->kind == SIM) {
+		struct irqd_line_stats st;
+		if (irqd_line_stats(c, r->line, &st) < 0)
+			die("line stats");
+		s->wakeups = st.wakeups;
+		s->events = st.delivered + st.direct_events;
+	}
+}
+
+static void device(const struct row *r, int efd, unsigned drivers)
+{
+	pin(0, r->spread ? -1 : 0);
 	struct irqd_client *c = NULL;
 	struct irqd_simdev *dev = NULL;
-	if (r->kind == IRQD) {
-		if (irqd_connect(sock, &c) < 0 || irqd_simdev_open(c, r->line, &dev) < 0)
-			fatal("device");
+	static int line_fd[MAX_LINES];
+	if (r->kind == SIM || r->kind == LINES)
+		if (irqd_connect(sock, &c) < 0)
+			die("device connect");
+	if (r->kind == SIM && irqd_simdev_open(c, r->line, &dev) < 0)
+		die("device open");
+	for (unsigned i = 0; r->kind == LINES && i < r->lines; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "bl%u", i);
+		line_fd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (line_fd[i] < 0 || irqd_line_create_eventfd(c, line_fd[i], name, NULL) < 0)
+			die("create eventfd line");
 	}
-	while (!atomic_load(&sh->driver_ready))
+	atomic_store(&sh->lines_ready, 1);
+	while (atomic_load(&sh->ready) < drivers)
 		usleep(100);
-	uint64_t total = ph == LATENCY ? n_lat : n_burst;
-	uint64_t period = ph == LATENCY ? 500000 : 0;
-	uint64_t start = mono_ns();
+	if (r->kind == LINES)
+		sh->rss_kb = irqd_rss_kb();
+	struct irqd_sample before = { 0 }, after = { 0 };
+	if (c)
+		sample_irqd(c, r, &before);
+	uint64_t total = total_events(r), start = mono_ns();
 	sh->start_ns = start;
-	uint64_t one = 1;
 	for (uint64_t i = 0; i < total;) {
 		uint64_t k = 1;
-		if (ph == LATENCY) {
-			uint64_t due = start + i * period;
-			struct timespec ts = { .tv_sec = (time_t)(due / 1000000000ull),
-					       .tv_nsec = (long)(due % 1000000000ull) };
-			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+		if (r->phase == LATENCY) {
+			sleep_until(start + i * LATENCY_PERIOD_NS);
 			sh->stamp[i] = mono_ns();
-		} else if (ph == LINE_RATE_PHASE) {
+		} else if (r->phase == LINE_RATE_PHASE) {
 			/* raise what is due by now: the average rate is exact, bursts are small */
 			uint64_t due = (mono_ns() - start) * LINE_RATE / 1000000000ull + 1;
 			if (due <= i)
 				continue;
-			k = due - i;
-			if (k > total - i)
-				k = total - i;
+			k = due - i < total - i ? due - i : total - i;
 		}
-		if (r->kind == RAW)
-			one = k, (void)!write(raw_efd, &one, sizeof(one));
-		else if (irqd_simdev_raise(dev, k) < 0)
-			fatal("raise");
+		switch (r->kind) {
+		case RAW:
+		case CLASSIC:
+			if (write(efd, &k, sizeof(k)) != sizeof(k))
+				die("raise");
+			break;
+		case POLL:
+			atomic_fetch_add_explicit(&sh->reg, k, memory_order_release);
+			break;
+		case SIM:
+			if (irqd_simdev_raise(dev, k) < 0)
+				die("raise");
+			break;
+		case LINES:
+			if (write(line_fd[i % r->lines], &k, sizeof(k)) != sizeof(k))
+				die("raise");
+			break;
+		}
 		i += k;
 	}
-	atomic_store(&sh->device_done, 1);
+	if (!wait_flag(&sh->received, total))
+		sh->timeout = true;
+	if (c) {
+		sample_irqd(c, r, &after);
+		sh->cpu_ns = after.cpu - before.cpu;
+		sh->irqd_wakeups = after.wakeups - before.wakeups;
+		sh->irqd_events = after.events - before.events;
+	}
+	irqd_simdev_close(dev);
+	irqd_disconnect(c);   /* its eventfd lines go with it */
+}
+
+/* ---- drivers -------------------------------------------------------------------------------- */
+
+/* The owner driver got k events at `now`. */
+static void got_events(const struct row *r, uint64_t k, uint64_t now)
+{
+	uint64_t got = atomic_load_explicit(&sh->received, memory_order_relaxed);
+	for (uint64_t j = 0; r->phase == LATENCY && j < k && got + j < run_events; j++)
+		hist_record(&sh->lat, now - sh->stamp[got + j]);
+	if (got + k >= total_events(r))
+		sh->end_ns = now;
+	atomic_store(&sh->received, got + k);
+}
+
+static bool done(const struct row *r)
+{
+	return atomic_load(&sh->received) >= total_events(r);
+}
+
+static void driver_raw(const struct row *r, int efd)
+{
+	int ep = epoll_create1(0);
+	struct epoll_event ev = { .events = EPOLLIN };
+	epoll_ctl(ep, EPOLL_CTL_ADD, efd, &ev);
+	atomic_fetch_add(&sh->ready, 1);
+	while (!done(r)) {
+		if (epoll_wait(ep, &ev, 1, TIMEOUT_MS) <= 0)
+			return;
+		uint64_t v;
+		if (read(efd, &v, sizeof(v)) != sizeof(v))
+			continue;
+		sh->driver_wakeups++;
+		got_events(r, v, mono_ns());
+	}
+}
+
+static void driver_poll(const struct row *r)
+{
+	uint64_t seen = 0;
+	atomic_fetch_add(&sh->ready, 1);
+	uint64_t give_up = mono_ns() + TIMEOUT_MS * 1000000ull;
+	while (!done(r)) {
+		uint64_t v = atomic_load_explicit(&sh->reg, memory_order_acquire);
+		if (v == seen) {
+			if ((v & 0xfff) == 0 && mono_ns() > give_up)
+				return;
+			continue;
+		}
+		got_events(r, v - seen, mono_ns());
+		seen = v;
+		give_up = mono_ns() + TIMEOUT_MS * 1000000ull;
+	}
+}
+
+/* The classic model's driver: request, block for the reply, handle, again. */
+static void driver_classic(const struct row *r, int s)
+{
+	atomic_fetch_add(&sh->ready, 1);
+	while (!done(r)) {
+		uint32_t req = 3; /* WAIT | CONSUME */
+		uint64_t count;
+		if (send(s, &req, sizeof(req), 0) != sizeof(req) ||
+		    recv(s, &count, sizeof(count), 0) != sizeof(count))
+			return;
+		got_events(r, count, mono_ns());
+	}
+}
+
+/* The classic model's server: for each request, block until the interrupt, reply its count. */
+static void classic_server(int efd, int s)
+{
+	uint32_t req;
+	while (recv(s, &req, sizeof(req), 0) == sizeof(req)) {
+		uint64_t count;
+		if (read(efd, &count, sizeof(count)) != sizeof(count) ||
+		    send(s, &count, sizeof(count), 0) != sizeof(count))
+			break;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	sh->cpu_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A driver on irqd. The owner services the device and records; the others (sharers of a level
+ * line whose device is not theirs) answer NOT_MINE until the row is over. */
+static void driver_irqd(const struct row *r, bool owner)
+{
+	struct irqd_client *c;
+	struct irqd_simdev *dev = NULL;
+	const struct irqd_coalesce_params *co =
+		r->co.usecs || r->co.frames || r->co.adaptive ? &r->co : NULL;
+	if (irqd_connect(sock, &c) < 0)
+		die("driver connect");
+	bool level = r->kind == SIM && !strcmp(r->line, "sim0");
+	if (r->kind == LINES) {
+		while (!atomic_load(&sh->lines_ready))
+			usleep(100);
+		for (unsigned i = 0; i < r->lines; i++) {
+			char name[16];
+			uint32_t h;
+			snprintf(name, sizeof(name), "bl%u", i);
+			if (irqd_attach(c, name, IRQD_ATTACH_EXCLUSIVE, NULL, &h) < 0)
+				die("driver attach");
+		}
+	} else {
+		uint32_t h;
+		if (irqd_attach(c, r->line, r->flags, co, &h) < 0)
+			die("driver attach");
+		if (level && owner && irqd_simdev_open(c, r->line, &dev) < 0)
+			die("driver simdev");
+	}
+	atomic_fetch_add(&sh->ready, 1);
+	struct irqd_event ev[64];
+	while (owner ? !done(r) : !atomic_load(&sh->stop)) {
+		int n = irqd_wait(c, ev, 64, owner ? TIMEOUT_MS : 20);
+		if (n < 0 || (n == 0 && owner))
+			break;
+		uint64_t now = mono_ns();
+		for (int i = 0; i < n; i++) {
+			/* a level occurrence stands for what the device had pending when serviced */
+			uint64_t k = !level ? ev[i].count : owner ? irqd_simdev_service(dev) : 0;
+			if (owner)
+				got_events(r, k, now);
+			if (ev[i].occurrence)
+				irqd_answer(c, ev[i].handle, ev[i].occurrence,
+					    k ? IRQD_HANDLED : IRQD_NOT_MINE);
+		}
+	}
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
 }
 
-/* ---- driver ------------------------------------------------------------------------------- */
+/* ---- one row -------------------------------------------------------------------------------- */
 
-static void record(enum phase ph, uint64_t got, uint64_t k, uint64_t now, uint64_t *lat)
+static pid_t child(void (*body)(void *), void *arg)
 {
-	if (ph != LATENCY)
-		return;
-	for (uint64_t j = 0; j < k && got + j < n_lat; j++)
-		lat[got + j] = now - sh->stamp[got + j];
-}
-
-static void driver(const struct row *r, enum phase ph, int raw_efd, uint64_t *lat)
-{
-	uint64_t total = ph == LATENCY ? n_lat : n_burst, got = 0, wakeups = 0;
-	if (r->kind == RAW) {
-		int ep = epoll_create1(0);
-		struct epoll_event ev = { .events = EPOLLIN };
-		epoll_ctl(ep, EPOLL_CTL_ADD, raw_efd, &ev);
-		atomic_store(&sh->driver_ready, 1);
-		while (got < total) {
-			if (epoll_wait(ep, &ev, 1, 5000) <= 0) {
-				sh->timeout = true;
-				break;
-			}
-			uint64_t v;
-			if (read(raw_efd, &v, sizeof(v)) != sizeof(v))
-				continue;
-			wakeups++;
-			record(ph, got, v, mono_ns(), lat);
-			got += v;
-		}
-	} else {
-		struct irqd_client *c;
-		struct irqd_simdev *dev = NULL;
-		uint32_t h;
-		const struct irqd_coalesce_params *co =
-			r->co.usecs || r->co.frames || r->co.adaptive ? &r->co : NULL;
-		if (irqd_connect(sock, &c) < 0 || irqd_attach(c, r->line, r->flags, co, &h) < 0)
-			fatal("driver attach");
-		bool level = !strcmp(r->line, "sim0");
-		if (level && irqd_simdev_open(c, r->line, &dev) < 0)
-			fatal("driver simdev");
-		atomic_store(&sh->driver_ready, 1);
-		struct irqd_event ev[64];
-		while (got < total) {
-			int n = irqd_wait(c, ev, 64, 5000);
-			if (n <= 0) {
-				sh->timeout = true;
-				break;
-			}
-			uint64_t now = mono_ns();
-			wakeups++;
-			for (int i = 0; i < n; i++) {
-				/* a level line's events are what the device had pending when serviced */
-				uint64_t k = level ? irqd_simdev_service(dev) : ev[i].count;
-				record(ph, got, k, now, lat);
-				got += k;
-				if (ev[i].occurrence)
-					irqd_answer(c, ev[i].handle, ev[i].occurrence,
-						    k ? IRQD_HANDLED : IRQD_NOT_MINE);
-			}
-		}
-		irqd_simdev_close(dev);
-		irqd_detach(c, h);
-		irqd_disconnect(c);
-	}
-	sh->end_ns = mono_ns();
-	sh->wakeups = wakeups;
-	atomic_store(&sh->received, got);
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static void run_phase(struct row *r, enum phase ph)
-{
-	size_t lat_bytes = n_lat * sizeof(uint64_t);
-	uint64_t *lat = mmap(NULL, lat_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
-			     -1, 0);
-	memset(sh, 0, sizeof(*sh));
-	int efd = eventfd(0, 0);
 	fflush(NULL);
-	pid_t drv = fork();
-	if (drv == 0) {
-		driver(r, ph, efd, lat);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		body(arg);
 		_exit(0);
 	}
-	pid_t devp = fork();
-	if (devp == 0) {
-		device(r, ph, efd);
-		_exit(0);
+	return pid;
+}
+
+struct body_args {
+	const struct row *r;
+	int efd, sock;
+	int other;                    /* the socket end this process must not keep open */
+	unsigned drivers, index;
+};
+
+static void close_other(const struct body_args *a)
+{
+	if (a->other >= 0)
+		close(a->other);
+}
+
+static void body_device(void *p)
+{
+	const struct body_args *a = p;
+	close_other(a);
+	device(a->r, a->efd, a->drivers);
+}
+
+static void body_driver(void *p)
+{
+	const struct body_args *a = p;
+	const struct row *r = a->r;
+	close_other(a);
+	/* the floor: the poller has a CPU of its own, the device the other */
+	pin(0, r->kind == POLL ? (ncpus > 1 ? 1 : 0) : r->spread ? -1 : 0);
+	if (r->kind == RAW)
+		driver_raw(r, a->efd);
+	else if (r->kind == POLL)
+		driver_poll(r);
+	else if (r->kind == CLASSIC)
+		driver_classic(r, a->sock);
+	else
+		driver_irqd(r, a->index == 0);
+}
+
+static void body_classic(void *p)
+{
+	const struct body_args *a = p;
+	close_other(a);
+	pin(0, a->r->spread ? -1 : 0);
+	classic_server(a->efd, a->sock);
+}
+
+static void run_row(struct row *r)
+{
+	memset(sh, 0, sizeof(*sh));
+	hist_init(&sh->lat);
+	pin_irqd(r->spread || r->kind == POLL ? -1 : 0);
+	uint64_t rss_before = r->kind == LINES ? irqd_rss_kb() : 0;
+	/* the classic server reads the eventfd blocking; the raw driver through epoll */
+	int efd = eventfd(0, r->kind == CLASSIC ? EFD_CLOEXEC : EFD_CLOEXEC | EFD_NONBLOCK);
+	int sv[2] = { -1, -1 };
+	if (r->kind == CLASSIC && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		die("socketpair");
+	unsigned drivers = r->sharers ? r->sharers : 1;
+	pid_t pids[MAX_SHARERS + 2];
+	int n = 0;
+	struct body_args args[MAX_SHARERS];
+	struct body_args server = { .r = r, .efd = efd, .sock = sv[0], .other = sv[1] };
+	if (r->kind == CLASSIC)
+		pids[n++] = child(body_classic, &server);
+	for (unsigned i = 0; i < drivers; i++) {
+		args[i] = (struct body_args){ .r = r, .efd = efd, .sock = sv[1], .other = sv[0],
+					      .index = i };
+		pids[n++] = child(body_driver, &args[i]);
 	}
+	/* the device needs neither end; the server must see the end of the stream */
+	struct body_args dev = { .r = r, .efd = efd, .drivers = drivers, .other = -1 };
+	if (sv[0] >= 0) {
+		close(sv[0]);
+		close(sv[1]);
+		sv[0] = sv[1] = -1;
+	}
+	pid_t devp = child(body_device, &dev);
 	waitpid(devp, NULL, 0);
-	waitpid(drv, NULL, 0);
+	atomic_store(&sh->stop, 1);
+	for (int i = 0; i < n; i++)
+		waitpid(pids[i], NULL, 0);
 	close(efd);
-	uint64_t got = atomic_load(&sh->received), want = ph == LATENCY ? n_lat : n_burst;
-	if (got != want || sh->timeout) {
+
+	uint64_t got = atomic_load(&sh->received);
+	r->events += got;
+	if (got != run_events || sh->timeout) {
 		r->lost = true;
 		fprintf(stderr, "bench_irqd: %s: received %" PRIu64 " of %" PRIu64 " events\n",
-			r->name, got, want);
+			r->name, got, run_events);
 	}
-	double secs = (double)(sh->end_ns - sh->start_ns) / 1e9;
-	if (ph == LATENCY) {
-		qsort(lat, n_lat, sizeof(uint64_t), cmp_u64);
-		r->p50_us = (double)lat[n_lat / 2] / 1e3;
-		r->p99_us = (double)lat[n_lat * 99 / 100] / 1e3;
-	} else if (ph == MAX_RATE) {
-		r->max_eps = (double)got / secs;
-		r->max_wakeups_per_event = (double)sh->wakeups / (double)(got ? got : 1);
-	} else {
-		r->line_eps = (double)got / secs;
-		r->line_wakeups_per_event = (double)sh->wakeups / (double)(got ? got : 1);
+	r->secs += (double)(sh->end_ns - sh->start_ns) / 1e9;
+	static struct hist_snapshot run;
+	hist_snapshot(&sh->lat, &run);
+	hist_merge(&r->lat, &run);
+	if (r->kind == RAW) {
+		r->has_wakeups = true;
+		r->wakeups += sh->driver_wakeups;
+		r->wake_events += got;
+	} else if (r->kind == SIM && !(r->flags & IRQD_ATTACH_DIRECT)) {
+		r->has_wakeups = true;
+		r->wakeups += sh->irqd_wakeups;
+		r->wake_events += sh->irqd_events;
 	}
-	munmap(lat, lat_bytes);
+	r->has_cpu = r->kind == SIM || r->kind == LINES || r->kind == CLASSIC;
+	r->cpu_ns += sh->cpu_ns;
+	if (r->kind == LINES) {
+		double b = (double)(sh->rss_kb - rss_before) * 1024.0 / r->lines;
+		r->bytes_per_line = b > r->bytes_per_line ? b : r->bytes_per_line;
+	}
+}
+
+/* ---- results -------------------------------------------------------------------------------- */
+
+static double wakeups_per_event(const struct row *r)
+{
+	return (double)r->wakeups / (double)(r->wake_events ? r->wake_events : 1);
+}
+
+static double cpu_us_per_event(const struct row *r)
+{
+	return (double)r->cpu_ns / 1e3 / (double)(r->events ? r->events : 1);
+}
+
+static double p_us(const struct row *r, double p)
+{
+	return (double)hist_percentile(&r->lat, p) / 1e3;
+}
+
+static double eps(const struct row *r)
+{
+	return r->secs > 0 ? (double)r->events / r->secs : 0;
+}
+
+/* The raw eventfd row of r's phase. */
+static const struct row *raw_of(const struct row *rows, unsigned n, const struct row *r)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (rows[i].kind == RAW && rows[i].phase == r->phase && !rows[i].skip)
+			return &rows[i];
+	return NULL;
+}
+
+static const struct row *find(const struct row *rows, unsigned n, const char *name)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(rows[i].name, name))
+			return &rows[i];
+	return NULL;
+}
+
+static void cell(char *buf, size_t len, bool have, const char *fmt, double v)
+{
+	if (have)
+		snprintf(buf, len, fmt, v);
+	else
+		snprintf(buf, len, "-");
+}
+
+static void print_table(FILE *f, const struct row *rows, unsigned n)
+{
+	fprintf(f, "| row | phase | CPUs | p50 us | p99 us | p50 / raw | events/s | / raw "
+		   "| wake-ups/event | irqd CPU us/event | lost |\n"
+		   "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---|\n");
+	for (unsigned i = 0; i < n; i++) {
+		const struct row *r = &rows[i], *raw = raw_of(rows, n, r);
+		bool lat = r->phase == LATENCY, rate = !lat;
+		if (r->skip)
+			continue;
+		char c[6][32];
+		cell(c[0], 32, lat, "%.1f", p_us(r, 50));
+		cell(c[1], 32, lat, "%.1f", p_us(r, 99));
+		cell(c[2], 32, lat && raw, "%.2fx", raw ? p_us(r, 50) / p_us(raw, 50) : 0);
+		cell(c[3], 32, rate, "%.0f", eps(r));
+		cell(c[4], 32, rate && raw, "%.2fx", raw ? eps(r) / eps(raw) : 0);
+		cell(c[5], 32, r->has_wakeups, "%.4f", wakeups_per_event(r));
+		char cpu[32];
+		cell(cpu, 32, r->has_cpu, "%.2f", cpu_us_per_event(r));
+		fprintf(f, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r->name,
+			phase_name[r->phase],
+			r->kind == POLL ? "2 (device, poller)" : r->spread ? "any" : "1",
+			c[0], c[1], c[2], c[3], c[4], c[5], cpu, r->lost ? "YES" : "no");
+	}
+}
+
+static void json_num(FILE *f, const char *key, bool have, double v)
+{
+	if (have)
+		fprintf(f, ",\"%s\":%.4f", key, v);
+	else
+		fprintf(f, ",\"%s\":null", key);
+}
+
+struct target {
+	const char *what;
+	double figure, limit;
+	const char *unit;
+	bool holds;
+};
+
+static void write_json(const char *path, const struct row *rows, unsigned n,
+		       const struct target *t, unsigned nt, const char *machine)
+{
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return;
+	fprintf(f, "{\"machine\":\"%s\",\"latency_events\":%" PRIu64 ",\"burst_events\":%" PRIu64
+		   ",\"rows\":[",
+		machine, n_lat, n_burst);
+	const char *sep = "";
+	for (unsigned i = 0; i < n; i++) {
+		const struct row *r = &rows[i], *raw = raw_of(rows, n, r);
+		bool lat = r->phase == LATENCY;
+		if (r->skip)
+			continue;
+		fprintf(f, "%s{\"row\":\"%s\",\"phase\":\"%s\",\"spread\":%s,\"events\":%" PRIu64,
+			sep, r->name, phase_name[r->phase], r->spread ? "true" : "false",
+			r->events);
+		json_num(f, "p50_us", lat, p_us(r, 50));
+		json_num(f, "p90_us", lat, p_us(r, 90));
+		json_num(f, "p99_us", lat, p_us(r, 99));
+		json_num(f, "p999_us", lat, p_us(r, 99.9));
+		json_num(f, "max_us", lat, (double)r->lat.max / 1e3);
+		json_num(f, "p50_ratio", lat && raw, raw ? p_us(r, 50) / p_us(raw, 50) : 0);
+		json_num(f, "events_per_s", !lat, eps(r));
+		json_num(f, "events_per_s_ratio", !lat && raw, raw ? eps(r) / eps(raw) : 0);
+		json_num(f, "wakeups_per_event", r->has_wakeups, wakeups_per_event(r));
+		json_num(f, "wakeups_per_s", r->has_wakeups && !lat, wakeups_per_event(r) * eps(r));
+		json_num(f, "irqd_cpu_us_per_event", r->has_cpu, cpu_us_per_event(r));
+		json_num(f, "sharers", r->sharers, r->sharers);
+		json_num(f, "lines", r->lines, r->lines);
+		json_num(f, "bytes_per_attached_line", r->kind == LINES, r->bytes_per_line);
+		fprintf(f, ",\"lost\":%s}", r->lost ? "true" : "false");
+		sep = ",";
+	}
+	fputs("],\"targets\":[", f);
+	for (unsigned i = 0; i < nt; i++)
+		fprintf(f, "%s{\"target\":\"%s\",\"figure\":%.4f,\"limit\":%.4f,\"unit\":\"%s\","
+			   "\"holds\":%s}",
+			i ? "," : "", t[i].what, t[i].figure, t[i].limit, t[i].unit,
+			t[i].holds ? "true" : "false");
+	fputs("]}\n", f);
+	fclose(f);
+}
+
+static FILE *open_out(const char *dir, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		fprintf(stderr, "bench_irqd: %s: %s\n", path, strerror(errno));
+	return f;
+}
+
+/* The latency rows worth a bar and a curve: not the scaling series beyond 1 and 8 sharers. */
+static bool in_latency_plot(const struct row *r)
+{
+	return r->phase == LATENCY && r->lat.count && r->kind != LINES &&
+	       (r->sharers <= 1 || r->sharers == 8);
+}
+
+/* Latency rows: p50 and p99 bars, and the distribution of each (8 bins per octave). */
+static void plot_latency(const char *dir, const struct row *rows, unsigned n)
+{
+	const char *labels[32];
+	static double p50[32], p99[32];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && k < 32; i++)
+		if (in_latency_plot(&rows[i])) {
+			labels[k] = rows[i].name;
+			p50[k] = p_us(&rows[i], 50);
+			p99[k] = p_us(&rows[i], 99);
+			k++;
+		}
+	struct svg_series bars[2] = { { .name = "p50", .n = k, .y = p50 },
+				      { .name = "p99", .n = k, .y = p99 } };
+	struct svg_chart c = { .title = "Raise-to-handler latency (events at 2 kHz)",
+			       .y_label = "latency (us, log scale)", .log_y = true,
+			       .n_series = 2, .series = bars };
+	FILE *f = open_out(dir, "latency.svg");
+	if (f) {
+		svg_bar_chart(f, &c, k, labels);
+		fclose(f);
+	}
+
+	enum { BIN = 8, BINS = HIST_BUCKETS / BIN };
+	static double x[32][BINS], y[32][BINS];
+	struct svg_series dist[32];
+	unsigned m = 0;
+	for (unsigned i = 0; i < n && m < 32; i++) {
+		const struct row *r = &rows[i];
+		if (!in_latency_plot(r))
+			continue;
+		size_t pts = 0;
+		for (unsigned g = 0; g < BINS; g++) {
+			uint64_t sum = 0;
+			for (unsigned b = g * BIN; b < (g + 1) * BIN; b++)
+				sum += r->lat.bucket[b];
+			if (!sum)
+				continue;
+			double lo = (double)hist_bucket_low(g * BIN), hi = (double)hist_bucket_low((g + 1) * BIN);
+			x[m][pts] = sqrt((lo > 0 ? lo : 0.5) * hi) / 1e3;
+			y[m][pts] = 100.0 * (double)sum / (double)r->lat.count;
+			pts++;
+		}
+		dist[m] = (struct svg_series){ .name = r->name, .n = pts, .x = x[m], .y = y[m] };
+		m++;
+	}
+	struct svg_chart d = { .title = "Raise-to-handler latency distribution",
+			       .x_label = "latency (us, log scale)",
+			       .y_label = "share of events per bin (%)", .log_x = true,
+			       .n_series = m, .series = dist };
+	if ((f = open_out(dir, "latency-distribution.svg"))) {
+		svg_line_chart(f, &d);
+		fclose(f);
+	}
+}
+
+static void plot_throughput(const char *dir, const struct row *rows, unsigned n)
+{
+	const char *labels[16];
+	static double line_wps[16], max_wps[16], line_eps[16], max_eps[16];
+	unsigned k = 0;
+	for (unsigned i = 0; i < n && k < 16; i++) {
+		const struct row *r = &rows[i];
+		if (r->phase != LINE_RATE_PHASE || r->skip)
+			continue;
+		const struct row *mx = NULL;
+		for (unsigned j = 0; j < n; j++)
+			if (rows[j].phase == MAX_RATE && rows[j].kind == r->kind &&
+			    !memcmp(&rows[j].co, &r->co, sizeof(r->co)))
+				mx = &rows[j];
+		labels[k] = r->kind == RAW ? "raw eventfd" : r->co.adaptive ? "adaptive"
+					 : r->co.frames ? "frames 32" : r->co.usecs ? "usecs 50" : "off";
+		line_wps[k] = wakeups_per_event(r) * eps(r);
+		line_eps[k] = eps(r);
+		max_wps[k] = mx ? wakeups_per_event(mx) * eps(mx) : 0;
+		max_eps[k] = mx ? eps(mx) : 0;
+		k++;
+	}
+	struct svg_series w[2] = { { .name = "at 1,488,095 events/s", .n = k, .y = line_wps },
+				   { .name = "at the maximum rate", .n = k, .y = max_wps } };
+	struct svg_chart c = { .title = "Wake-ups per second by coalescing mode",
+			       .y_label = "wake-ups per second (log scale)", .log_y = true,
+			       .n_series = 2, .series = w };
+	FILE *f = open_out(dir, "wakeups.svg");
+	if (f) {
+		svg_bar_chart(f, &c, k, labels);
+		fclose(f);
+	}
+	struct svg_series e[2] = { { .name = "at 1,488,095 events/s offered", .n = k, .y = line_eps },
+				   { .name = "at the maximum rate", .n = k, .y = max_eps } };
+	struct svg_chart d = { .title = "Delivered events per second by coalescing mode",
+			       .y_label = "events per second", .n_series = 2, .series = e };
+	if ((f = open_out(dir, "throughput.svg"))) {
+		svg_bar_chart(f, &d, k, labels);
+		fclose(f);
+	}
+}
+
+/* Latency and irqd CPU per event against sharers, and against attached lines. */
+static void plot_scaling(const char *dir, const struct row *rows, unsigned n, bool lines)
+{
+	static double x[2][8], y[2][8];
+	size_t k = 0;
+	for (unsigned i = 0; i < n && k < 8; i++) {
+		const struct row *r = &rows[i];
+		if (r->phase != LATENCY || r->spread || r->skip ||
+		    (lines ? r->kind != LINES : !r->sharers))
+			continue;
+		x[0][k] = x[1][k] = lines ? r->lines : r->sharers;
+		y[0][k] = p_us(r, 50);
+		y[1][k] = cpu_us_per_event(r);
+		k++;
+	}
+	struct svg_series s[2] = { { .name = "p50 raise-to-handler latency (us)", .n = k,
+				     .x = x[0], .y = y[0] },
+				   { .name = "irqd CPU per event (us)", .n = k, .x = x[1], .y = y[1] } };
+	struct svg_chart c = { .title = lines ? "Scaling with attached lines (one driver)"
+					      : "Scaling with sharers of one level line",
+			       .x_label = lines ? "attached lines (log scale)" : "sharers (log scale)",
+			       .y_label = "microseconds (log scale)", .log_x = true, .log_y = true,
+			       .n_series = 2, .series = s };
+	FILE *f = open_out(dir, lines ? "scaling-lines.svg" : "scaling-sharers.svg");
+	if (f) {
+		svg_line_chart(f, &c);
+		fclose(f);
+	}
+}
+
+/* ---- main ----------------------------------------------------------------------------------- */
+
+#define LAT(n, ...) { .name = n, .phase = LATENCY, __VA_ARGS__ }
+#define SHARED(n, k, ...) LAT(n, .kind = SIM, .line = "sim0", .sharers = k, __VA_ARGS__)
+#define EDGE(n, ph, ...) { .name = n, .phase = ph, .kind = SIM, .line = "sim2", __VA_ARGS__ }
+
+static struct row rows[] = {
+	LAT("raw eventfd (no server)", .kind = RAW),
+	LAT("busy polling the device register (floor)", .kind = POLL),
+	LAT("irqd exclusive direct", .kind = SIM, .line = "sim1",
+	    .flags = IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT),
+	SHARED("irqd shared level, 1 sharer", 1),
+	SHARED("irqd shared level, 2 sharers", 2),
+	SHARED("irqd shared level, 8 sharers", 8),
+	SHARED("irqd shared level, 64 sharers", 64),
+	LAT("classic Omega0, request per interrupt", .kind = CLASSIC),
+	SHARED("irqd shared level, 1 sharer, CPUs spread", 1, .spread = true),
+	LAT("irqd, 1 attached line", .kind = LINES, .lines = 1),
+	LAT("irqd, 64 attached lines", .kind = LINES, .lines = 64),
+	LAT("irqd, 1024 attached lines", .kind = LINES, .lines = 1024),
+	{ .name = "raw eventfd (no server)", .kind = RAW, .phase = MAX_RATE, .spread = true },
+	EDGE("irqd edge, coalescing off", MAX_RATE, .spread = true),
+	EDGE("irqd edge, frames 32", MAX_RATE, .spread = true, .co = { .frames = 32 }),
+	EDGE("irqd edge, usecs 50", MAX_RATE, .spread = true, .co = { .usecs = 50 }),
+	EDGE("irqd edge, adaptive", MAX_RATE, .spread = true, .co = { .adaptive = 1 }),
+	{ .name = "raw eventfd (no server)", .kind = RAW, .phase = LINE_RATE_PHASE, .spread = true },
+	EDGE("irqd edge, coalescing off", LINE_RATE_PHASE, .spread = true),
+	EDGE("irqd edge, frames 32", LINE_RATE_PHASE, .spread = true, .co = { .frames = 32 }),
+	EDGE("irqd edge, usecs 50", LINE_RATE_PHASE, .spread = true, .co = { .usecs = 50 }),
+	EDGE("irqd edge, adaptive", LINE_RATE_PHASE, .spread = true, .co = { .adaptive = 1 }),
+};
+
+/* Does name contain one of the comma-separated words of `only`? */
+static bool selected(const char *name, const char *only)
+{
+	char words[256];
+	snprintf(words, sizeof(words), "%s", only);
+	for (char *save, *w = strtok_r(words, ",", &save); w; w = strtok_r(NULL, ",", &save))
+		if (strstr(name, w))
+			return true;
+	return false;
+}
+
+static void target(struct target *t, unsigned *k, const char *what, double figure, double limit,
+		   const char *unit)
+{
+	t[*k] = (struct target){ .what = what, .figure = figure, .limit = limit, .unit = unit,
+				 .holds = figure <= limit };
+	(*k)++;
+}
+
+static unsigned evaluate(const struct row *r, unsigned n, struct target *t)
+{
+	const struct row *raw = &r[0], *direct = find(r, n, "irqd exclusive direct"),
+			 *shared = find(r, n, "irqd shared level, 1 sharer"),
+			 *classic = find(r, n, "classic Omega0, request per interrupt"),
+			 *big = find(r, n, "irqd, 1024 attached lines"), *adaptive = NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (r[i].phase == LINE_RATE_PHASE && r[i].co.adaptive)
+			adaptive = &r[i];
+	unsigned k = 0;
+	double raw50 = p_us(raw, 50);
+	target(t, &k, "irqd exclusive direct p50 / raw eventfd p50", p_us(direct, 50) / raw50, 1.1,
+	       "x");
+	target(t, &k, "irqd shared (1 sharer) p50 / raw eventfd p50", p_us(shared, 50) / raw50, 2.2,
+	       "x");
+	target(t, &k, "irqd shared (1 sharer) p50 / classic Omega0 p50",
+	       p_us(shared, 50) / p_us(classic, 50), 1.0, "x");
+	target(t, &k, "adaptive at 1,488,095/s: events lost or invented",
+	       fabs((double)n_burst - (double)adaptive->events), 0, "events");
+	target(t, &k, "adaptive at 1,488,095/s: wake-ups per second",
+	       wakeups_per_event(adaptive) * eps(adaptive), 20000, "1/s");
+	/* at most linear in sharers: irqd's CPU per event per sharer does not grow */
+	double worst = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (r[i].sharers > 1 && !r[i].spread) {
+			double f = cpu_us_per_event(&r[i]) / (r[i].sharers * cpu_us_per_event(shared));
+			worst = f > worst ? f : worst;
+		}
+	target(t, &k, "irqd CPU per event with N sharers / (N x with 1 sharer), worst N", worst,
+	       1.0, "x");
+	target(t, &k, "irqd memory per attached line (RSS growth / 1024 lines)",
+	       big->bytes_per_line, 4096, "bytes");
+	return k;
 }
 
 int main(int argc, char **argv)
 {
-	const char *irqd = "build/bin/irqd", *out = "build/bench";
+	const char *irqd = "build/bin/irqd", *out = "build/bench", *only = NULL;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--irqd"))
 			irqd = argv[i + 1];
@@ -253,30 +918,41 @@ int main(int argc, char **argv)
 			n_lat = strtoull(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--burst"))
 			n_burst = strtoull(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--rounds"))
+			rounds = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--only"))
+			only = argv[i + 1];
 		else {
 			fprintf(stderr, "usage: bench_irqd --irqd PATH [--out DIR] [--events N] "
-					"[--burst M]\n");
+					"[--burst M] [--rounds R] [--only TEXT]\n");
 			return 2;
 		}
 	}
-	if (n_lat < 100 || n_burst < 1000) {
-		fprintf(stderr, "bench_irqd: --events >= 100, --burst >= 1000\n");
+	if (n_lat < 100 || n_burst < 1000 || rounds < 1 || n_lat / rounds < 20) {
+		fprintf(stderr, "bench_irqd: --events >= 100, --burst >= 1000, --rounds >= 1 with "
+				"at least 20 events per round\n");
 		return 2;
 	}
+	ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	sh = mmap(NULL, sizeof(*sh) + n_lat * sizeof(uint64_t), PROT_READ | PROT_WRITE,
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (sh == MAP_FAILED)
+		die("mmap");
 	char dir[] = "/tmp/irqd-bench.XXXXXX";
 	if (!mkdtemp(dir))
-		fatal("mkdtemp");
+		die("mkdtemp");
 	snprintf(sock, sizeof(sock), "%s/irqd.sock", dir);
 	char conf[128];
 	snprintf(conf, sizeof(conf), "%s/irqd.conf", dir);
 	FILE *f = fopen(conf, "w");
-	fputs("line sim1 trigger=edge\nline sim2 trigger=edge\nline sim3 trigger=edge\n", f);
+	if (!f)
+		die(conf);
+	/* 64 sharers, 1024 lines, a device: more clients and descriptors than the defaults */
+	fputs("line sim1 trigger=edge\nline sim2 trigger=edge\nmax-clients 1024\n", f);
 	fclose(f);
-	pid_t srv = fork();
-	if (srv == 0) {
-		execl(irqd, irqd, "--socket", sock, "--sim", "4", "--config", conf, "--foreground",
+	irqd_pid = fork();
+	if (irqd_pid == 0) {
+		execl(irqd, irqd, "--socket", sock, "--sim", "3", "--config", conf, "--foreground",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -284,82 +960,74 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 5000 && irqd_connect(sock, &probe) < 0; i++)
 		usleep(1000);
 	if (!probe)
-		fatal("irqd did not start");
+		die("irqd did not start");
 	irqd_disconnect(probe);
 
-	struct row rows[] = {
-		{ .name = "raw eventfd (no server)", .kind = RAW },
-		{ .name = "irqd exclusive direct", .kind = IRQD, .line = "sim1",
-		  .flags = IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT },
-		{ .name = "irqd shared, level + answer", .kind = IRQD, .line = "sim0" },
-		{ .name = "irqd edge, coalescing off", .kind = IRQD, .line = "sim2" },
-		{ .name = "irqd edge, frames 32", .kind = IRQD, .line = "sim2", .co = { .frames = 32 } },
-		{ .name = "irqd edge, usecs 50", .kind = IRQD, .line = "sim2", .co = { .usecs = 50 } },
-		{ .name = "irqd edge, frames 32 + usecs 50", .kind = IRQD, .line = "sim2",
-		  .co = { .usecs = 50, .frames = 32 } },
-		{ .name = "irqd edge, adaptive", .kind = IRQD, .line = "sim2", .co = { .adaptive = 1 } },
-	};
-	const unsigned n_rows = sizeof(rows) / sizeof(rows[0]);
-	for (unsigned i = 0; i < n_rows; i++) {
-		run_phase(&rows[i], LATENCY);
-		run_phase(&rows[i], MAX_RATE);
-		run_phase(&rows[i], LINE_RATE_PHASE);
-		fprintf(stderr, "  measured: %s\n", rows[i].name);
+	const unsigned n = sizeof(rows) / sizeof(rows[0]);
+	for (unsigned i = 0; i < n; i++) {
+		hist_snapshot_init(&rows[i].lat);
+		rows[i].skip = only && !selected(rows[i].name, only);
 	}
-	kill(srv, SIGTERM);
-	waitpid(srv, NULL, 0);
+	/* Latency rows in interleaved rounds: a noisy moment of the machine falls on every row
+	 * alike instead of on whichever row ran then. */
+	run_events = n_lat / rounds;
+	for (unsigned round = 0; round < rounds; round++) {
+		for (unsigned i = 0; i < n; i++)
+			if (rows[i].phase == LATENCY && !rows[i].skip)
+				run_row(&rows[i]);
+		fprintf(stderr, "  latency round %u of %u done\n", round + 1, rounds);
+	}
+	run_events = n_burst;
+	for (unsigned i = 0; i < n; i++) {
+		if (rows[i].phase == LATENCY || rows[i].skip)
+			continue;
+		run_row(&rows[i]);
+		fprintf(stderr, "  measured: %s, %s\n", rows[i].name, phase_name[rows[i].phase]);
+	}
+	kill(irqd_pid, SIGTERM);
+	waitpid(irqd_pid, NULL, 0);
 	unlink(conf);
 	rmdir(dir);
 
+	struct target t[8];
+	unsigned nt = only ? 0 : evaluate(rows, n, t);
 	mkdir(out, 0755);
-	char path[256];
-	snprintf(path, sizeof(path), "%s/results.md", out);
-	FILE *md = fopen(path, "w");
-	snprintf(path, sizeof(path), "%s/results.json", out);
-	FILE *js = fopen(path, "w");
-	const struct row *raw = &rows[0];
-	char head[512];
-	snprintf(head, sizeof(head),
-		 "| row | p50 us | p99 us | p50 / raw | max-rate events/s | / raw | wake-ups/event "
-		 "| at %llu/s: events/s | wake-ups/s | lost |\n"
-		 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
-		 (unsigned long long)LINE_RATE);
-	fputs(head, stdout);
+	print_table(stdout, rows, n);
+	FILE *md = open_out(out, "results.md");
 	if (md)
-		fputs(head, md);
-	if (js)
-		fprintf(js, "{\"latency_events\":%" PRIu64 ",\"burst_events\":%" PRIu64 ",\"rows\":[",
-			n_lat, n_burst);
-	for (unsigned i = 0; i < n_rows; i++) {
-		const struct row *r = &rows[i];
-		char line[512];
-		snprintf(line, sizeof(line),
-			 "| %s | %.1f | %.1f | %.2fx | %.0f | %.2fx | %.4f | %.0f | %.0f | %s |\n",
-			 r->name, r->p50_us, r->p99_us, r->p50_us / raw->p50_us, r->max_eps,
-			 r->max_eps / raw->max_eps, r->max_wakeups_per_event, r->line_eps,
-			 r->line_wakeups_per_event * r->line_eps, r->lost ? "YES" : "no");
+		print_table(md, rows, n);
+	printf(only ? "\nTargets: not evaluated (--only)\n" : "\nTargets:\n");
+	for (unsigned i = 0; i < nt; i++) {
+		char line[256];
+		snprintf(line, sizeof(line), "- %s: %.3f %s (target %s %.4g): %s\n", t[i].what,
+			 t[i].figure, t[i].unit, "<=", t[i].limit,
+			 t[i].holds ? "holds" : "MISSED");
 		fputs(line, stdout);
 		if (md)
 			fputs(line, md);
-		if (js)
-			fprintf(js,
-				"%s{\"row\":\"%s\",\"p50_us\":%.2f,\"p99_us\":%.2f,\"p50_ratio\":%.3f,"
-				"\"max_events_per_s\":%.0f,\"max_ratio\":%.3f,\"wakeups_per_event\":%.5f,"
-				"\"line_rate_events_per_s\":%.0f,\"line_rate_wakeups_per_s\":%.0f,"
-				"\"lost\":%s}",
-				i ? "," : "", r->name, r->p50_us, r->p99_us, r->p50_us / raw->p50_us,
-				r->max_eps, r->max_eps / raw->max_eps, r->max_wakeups_per_event,
-				r->line_eps, r->line_wakeups_per_event * r->line_eps,
-				r->lost ? "true" : "false");
-	}
-	if (js) {
-		fputs("]}\n", js);
-		fclose(js);
 	}
 	if (md)
 		fclose(md);
+	char machine[256] = "unknown";
+	FILE *ci = fopen("/proc/cpuinfo", "r");
+	char l[256];
+	while (ci && fgets(l, sizeof(l), ci))
+		if (!strncmp(l, "model name", 10) && strchr(l, ':')) {
+			snprintf(machine, sizeof(machine), "%s", strchr(l, ':') + 2);
+			machine[strcspn(machine, "\n")] = 0;
+			break;
+		}
+	if (ci)
+		fclose(ci);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/results.json", out);
+	write_json(path, rows, n, t, nt, machine);
+	plot_latency(out, rows, n);
+	plot_throughput(out, rows, n);
+	plot_scaling(out, rows, n, false);
+	plot_scaling(out, rows, n, true);
 	bool lost = false;
-	for (unsigned i = 0; i < n_rows; i++)
+	for (unsigned i = 0; i < n; i++)
 		lost |= rows[i].lost;
 	return lost ? 1 : 0;
 }

@@ -7,6 +7,7 @@
  *   irqctl [--socket PATH] raise LINE [--count N] [--rate HZ]
  *   irqctl [--socket PATH] coalesce LINE [--usecs N] [--frames N] [--adaptive on|off]
  *   irqctl [--socket PATH] enable LINE
+ *   irqctl [--socket PATH] profile LINE [--seconds S] [--svg FILE] [--json FILE] [--csv FILE]
  *   irqctl pci [--json]
  *
  * Exit status 0 on success; otherwise one line on stderr and a non-zero status.
@@ -20,12 +21,15 @@
 #include <time.h>
 
 #include "irqd/client.h"
+#include "irqd/profile.h"
 #include "irqd/simdev.h"
+#include "irqctl.h"
 #include "pci.h"
+#include "profile.h"
 
 static const char *socket_path;
 
-static int die(const char *what, int err)
+int die(const char *what, int err)
 {
 	const char *why = irqd_last_error();
 	fprintf(stderr, "irqctl: %s: %s\n", what, *why ? why : strerror(-err));
@@ -42,6 +46,8 @@ static int usage(void)
 		"  raise LINE [--count N] [--rate HZ]        raise a simulated line\n"
 		"  coalesce LINE [--usecs N] [--frames N] [--adaptive on|off]\n"
 		"  enable LINE                               re-arm a line the storm rule disabled\n"
+		"  profile LINE [--seconds S] [--svg FILE] [--json FILE] [--csv FILE]\n"
+		"                                            latency per stage: p50 p90 p99 p99.9 max\n"
 		"  pci [--json]                              PCI functions and their interrupts\n");
 	return 2;
 }
@@ -57,10 +63,21 @@ static bool parse_u64(const char *s, uint64_t *out)
 	return true;
 }
 
+static bool parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+	if (end == s || *end || !(v > 0 && v <= 86400))
+		return false;
+	*out = v;
+	return true;
+}
+
 /* Options after the command: --name VALUE pairs and bare flags. */
 struct opts {
 	uint64_t count, rate, usecs, frames;
 	bool json, shared, have_usecs, have_frames, have_adaptive, adaptive;
+	struct profile_opts profile;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -70,6 +87,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!strcmp(a, "--json")) {
 			o->json = true;
+			if (v && strncmp(v, "--", 2))   /* profile: --json FILE */
+				o->profile.json = argv[++i];
+		} else if (!strcmp(a, "--svg") && v) {
+			o->profile.svg = argv[++i];
+		} else if (!strcmp(a, "--csv") && v) {
+			o->profile.csv = argv[++i];
+		} else if (!strcmp(a, "--seconds") && v && parse_seconds(v, &o->profile.seconds)) {
+			i++;
 		} else if (!strcmp(a, "--shared")) {
 			o->shared = true;
 		} else if (!strcmp(a, "--count") && v && parse_u64(v, &o->count)) {
@@ -120,6 +145,20 @@ static int cmd_lines(struct irqd_client *c)
 	return r == -ENOENT ? 0 : die("lines", r);
 }
 
+/* ,"latency":{per stage percentiles since profiling began} or null, and the closing brace */
+static void json_latency(struct irqd_client *c, const char *line)
+{
+	struct irqd_profile_dump *d;
+	printf(",\"latency\":");
+	if (irqd_profile_read(c, line, &d) < 0) {
+		printf("null}");
+		return;
+	}
+	profile_json_stages(stdout, d->set[0].stage);
+	printf("}");
+	irqd_profile_free(d);
+}
+
 static int cmd_stats(struct irqd_client *c, bool json)
 {
 	struct irqd_line_desc d;
@@ -145,12 +184,14 @@ static int cmd_stats(struct irqd_client *c, bool json)
 			       ",\"unhandled\":%" PRIu64 ",\"stalls\":%" PRIu64 ",\"dropped\":%" PRIu64
 			       ",\"disables\":%" PRIu64 ",\"wakeups\":%" PRIu64
 			       ",\"direct_events\":%" PRIu64 ",\"masked\":%s,\"disabled\":%s"
-			       ",\"mask_refs\":%" PRIu64 ",\"attachments\":%u}",
+			       ",\"mask_refs\":%" PRIu64 ",\"attachments\":%u",
 			       first ? "" : ",", st.id, st.name, trigger_name(st.trigger), st.raised,
 			       st.delivered, st.handled, st.not_mine, st.unhandled, st.stalls,
 			       st.dropped, st.disables, st.wakeups, st.direct_events,
 			       masked ? "true" : "false", dis ? "true" : "false", st.mask_refs,
 			       st.attachments);
+		if (json)
+			json_latency(c, d.name);
 		else
 			printf("%-16s %-5s %10" PRIu64 " %10" PRIu64 " %10" PRIu64 " %10" PRIu64
 			       " %10" PRIu64 " %7" PRIu64 " %6" PRIu64 " %4s %4s %5u\n",
@@ -185,8 +226,16 @@ static int cmd_stats(struct irqd_client *c, bool json)
 	}
 	if (r != -ENOENT)
 		return die("stats", r);
-	if (json)
-		printf("]}\n");
+	if (json) {
+		struct irqd_server_stats ss;
+		if ((r = irqd_server_stats(c, &ss)) < 0)
+			return die("stats", r);
+		printf("],\"server\":{\"uptime_ns\":%" PRIu64 ",\"cpu_control_ns\":%" PRIu64
+		       ",\"cpu_delivery_ns\":%" PRIu64 ",\"lines\":%u,\"clients\":%u"
+		       ",\"profiled_lines\":%u}}\n",
+		       ss.uptime_ns, ss.cpu_control_ns, ss.cpu_delivery_ns, ss.lines, ss.clients,
+		       ss.profiled_lines);
+	}
 	return 0;
 }
 
@@ -286,7 +335,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[i++];
 	const char *line = NULL;
 	bool needs_line = !strcmp(cmd, "watch") || !strcmp(cmd, "raise") ||
-			  !strcmp(cmd, "coalesce") || !strcmp(cmd, "enable");
+			  !strcmp(cmd, "coalesce") || !strcmp(cmd, "enable") ||
+			  !strcmp(cmd, "profile");
 	/* errors are one line on stderr (the usage text is for no command or --help) */
 	if (!needs_line && strcmp(cmd, "lines") && strcmp(cmd, "stats") && strcmp(cmd, "pci")) {
 		fprintf(stderr, "irqctl: unknown command '%s' (irqctl --help lists them)\n", cmd);
@@ -299,7 +349,7 @@ int main(int argc, char **argv)
 		}
 		line = argv[i++];
 	}
-	struct opts o = { 0 };
+	struct opts o = { .profile.seconds = 5 };
 	if (parse_opts(argc - i, argv + i, &o) < 0)
 		return 2;
 	if (!strcmp(cmd, "pci"))
@@ -318,6 +368,8 @@ int main(int argc, char **argv)
 		r = cmd_raise(c, line, &o);
 	else if (!strcmp(cmd, "coalesce"))
 		r = cmd_coalesce(c, line, &o);
+	else if (!strcmp(cmd, "profile"))
+		r = profile_cmd(c, line, &o.profile);
 	else {
 		r = irqd_line_enable(c, line);
 		r = r < 0 ? die(line, r) : 0;

@@ -8,6 +8,8 @@
  *   max-clients N               connections beyond N are refused (default 256)
  *   ack-deadline-ms N           default ack deadline of level lines (default 1000)
  *   sim-lines N                 simulated lines sim0..simN-1 (the command line's --sim wins)
+ *   profile on|off              keep latency histograms of every line from the start (default
+ *                               off: a line is profiled while a client asks, `irqctl profile`)
  *   line NAME [trigger=level|edge] [ack-deadline-ms=N]
  *                               properties of a sim line (default: level)
  *   allow PATTERN WHO [admin]   who may use lines whose name matches the glob PATTERN:
@@ -47,6 +49,7 @@ struct config {
 	uint32_t max_clients;
 	uint32_t ack_deadline_ms;
 	uint32_t sim_lines;
+	bool profile;
 	unsigned n_rules, n_lines;
 	struct config_rule rules[CONFIG_MAX_RULES];
 	struct config_line lines[CONFIG_MAX_LINES];

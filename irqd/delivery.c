@@ -17,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <urcu/urcu-memb.h>
@@ -35,7 +36,7 @@ static struct delivery {
 	struct timer **heap;
 	int heap_n, heap_cap;
 	struct cds_list_head sessions;  /* sessions known to delivery */
-	struct cds_list_head recheck;   /* level lines to look at again */
+	struct cds_list_head recheck;   /* unmasked lines to look at again */
 	_Atomic int stop;               /* set by delivery_stop, after the control thread is done */
 } D;
 
@@ -104,10 +105,13 @@ static void timer_set(struct timer *t, uint64_t when)
 	heap_fix(t->idx);
 }
 
+/* Armed lazily: a deadline later than the armed one, or none, leaves the timerfd alone (it
+ * fires early, finds nothing due and is armed again then). Per interrupt a level line sets and
+ * cancels its ack deadline; this keeps that from costing a system call each time. */
 static void timerfd_update(void)
 {
 	uint64_t want = D.heap_n ? D.heap[0]->when : 0;
-	if (want == D.timer_armed)
+	if (!want || (D.timer_armed && D.timer_armed <= want))
 		return;
 	struct itimerspec its = { 0 };
 	if (want) {
@@ -136,21 +140,21 @@ static uint64_t tag(void *p, enum ep_tag t)
 
 /* Is the line's eventfd to be read by us now? Not while masked, not while a DIRECT client
  * reads it. */
+/*
+ * A line's eventfd is in the epoll set, edge-triggered, unless a DIRECT client reads it. Masking
+ * costs no system call: a masked line's readiness is simply not acted on (line_ready), and the
+ * line is looked at again when unmasked (process_rechecks), which reads what accumulated.
+ */
 static void line_update_fd(struct line *l)
 {
 	bool want_in_epoll = !l->direct;
-	bool want_armed = want_in_epoll && !l->core.masked;
-	if (want_in_epoll != l->fd_in_epoll) {
-		if (want_in_epoll)
-			ep_set(l->fd, tag(l, TAG_LINE), want_armed ? EPOLLIN : 0, EPOLL_CTL_ADD);
-		else
-			epoll_ctl(D.ep, EPOLL_CTL_DEL, l->fd, NULL);
-		l->fd_in_epoll = want_in_epoll;
-		l->fd_armed = want_armed;
-	} else if (want_in_epoll && want_armed != l->fd_armed) {
-		ep_set(l->fd, tag(l, TAG_LINE), want_armed ? EPOLLIN : 0, EPOLL_CTL_MOD);
-		l->fd_armed = want_armed;
-	}
+	if (want_in_epoll == l->fd_in_epoll)
+		return;
+	if (want_in_epoll)
+		ep_set(l->fd, tag(l, TAG_LINE), EPOLLIN | EPOLLET, EPOLL_CTL_ADD);
+	else
+		epoll_ctl(D.ep, EPOLL_CTL_DEL, l->fd, NULL);
+	l->fd_in_epoll = want_in_epoll;
 }
 
 static void apply(struct line *l, unsigned act)
@@ -161,14 +165,13 @@ static void apply(struct line *l, unsigned act)
 		IRQD_PROBE1(unmask, l->id);
 		if (l->ops->unmask)
 			l->ops->unmask(l);
-		/* a level line unmasked while its device still asserts must fire again */
-		if (l->trigger == IRQD_LEVEL && !l->recheck) {
+		/* a level line unmasked while its device still asserts must fire again; an edge
+		 * line has the events counted while it was masked */
+		if (!l->recheck) {
 			l->recheck = true;
 			cds_list_add_tail(&l->recheck_node, &D.recheck);
 		}
 	}
-	if (act & (IRQCORE_ACT_MASK | IRQCORE_ACT_UNMASK))
-		line_update_fd(l);
 	if (act & IRQCORE_ACT_COMPLETE)
 		timer_cancel(&l->ack_timer);
 	if (act & IRQCORE_ACT_DISABLED)
@@ -219,6 +222,36 @@ static void unhold(struct attachment *a, struct irqd_shm_slot *slot)
 	atomic_store(&slot->held, 0);
 }
 
+/* ---- profiling: into the attachment's and its line's histograms while the line is profiled */
+
+static uint64_t elapsed(uint64_t from, uint64_t to)
+{
+	return to > from ? to - from : 0;
+}
+
+static void prof_record(struct attachment *a, enum irqd_stage stage, uint64_t ns)
+{
+	struct profile *p = atomic_load_explicit(&a->prof, memory_order_acquire);
+	if (p)
+		hist_record(&p->stage[stage], ns);
+	p = atomic_load_explicit(&a->line->prof, memory_order_acquire);
+	if (p)
+		hist_record(&p->stage[stage], ns);
+}
+
+/* The client library stamps handler entry into the slot before it takes a batch; once the
+ * batch is taken the stamp is read, once. A stamp outside [published, now] is not this
+ * batch's (or a lie) and is not recorded. */
+static void collect_handler_stamp(struct attachment *a, struct irqd_shm_slot *slot)
+{
+	if (!a->stamp_owed || slot_busy(slot))
+		return;
+	a->stamp_owed = false;
+	uint64_t h = atomic_load_explicit(&slot->handler_ns, memory_order_relaxed);
+	if (h >= a->delivered_ns && h <= now_ns())
+		prof_record(a, IRQD_STAGE_DELIVER_HANDLER, elapsed(a->delivered_ns, h));
+}
+
 /* Hand the pending batch to the client, or hold it if the client has not taken the last one. */
 static void flush(struct attachment *a, uint64_t now)
 {
@@ -241,6 +274,12 @@ static void flush(struct attachment *a, uint64_t now)
 	uint64_t n = coalesce_take(&a->co, now);
 	if (n == 0 && !a->pend_occ)
 		return;
+	collect_handler_stamp(a, slot);
+	if (atomic_load_explicit(&a->prof, memory_order_relaxed)) {
+		prof_record(a, IRQD_STAGE_RAISE_DELIVER, elapsed(a->pend_first_ns, now));
+		a->stamp_owed = true;
+	}
+	a->delivered_ns = now;
 	slot->count = n;
 	slot->first_ns = a->pend_first_ns;
 	slot->last_ns = a->pend_last_ns;
@@ -299,21 +338,31 @@ static void fire(struct line *l, uint64_t events, uint64_t now)
 		timer_set(&l->ack_timer, irqcore_deadline(&l->core));
 }
 
+/* Read (and so reset) a line's eventfd counter: the events since the last read. */
+static uint64_t line_drain(struct line *l)
+{
+	uint64_t n;
+	return read(l->fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/*
+ * The line's eventfd was signalled. Masked, nothing happens now: an edge line's events wait in
+ * the counter and a level line is looked at again when unmasked. A level line's counter means
+ * nothing (the source says whether it asserts), so it is not read before the notification:
+ * the fd is edge-triggered and every signal is an edge; it is drained when the line is
+ * unmasked, off the interrupt path.
+ */
 static void line_ready(struct line *l)
 {
-	/* masked: an edge line's events wait in the eventfd counter, a level line is looked at
-	 * again when unmasked */
 	if (l->core.masked)
 		return;
-	uint64_t n = 0;
-	if (read(l->fd, &n, sizeof(n)) != sizeof(n))
-		n = 0;
-	uint64_t now = now_ns();
 	if (l->trigger == IRQD_LEVEL) {
 		if (l->ops->asserted(l))
-			fire(l, 1, now);
-	} else if (n) {
-		fire(l, n, now);
+			fire(l, 1, now_ns());
+	} else {
+		uint64_t n = line_drain(l);
+		if (n)
+			fire(l, n, now_ns());
 	}
 }
 
@@ -323,8 +372,11 @@ static void process_rechecks(void)
 		struct line *l = cds_list_first_entry(&D.recheck, struct line, recheck_node);
 		cds_list_del(&l->recheck_node);
 		l->recheck = false;
-		if (!l->core.masked && !l->direct && l->ops->asserted(l))
-			fire(l, 1, now_ns());
+		if (l->core.masked || l->direct)
+			continue;
+		if (l->trigger == IRQD_LEVEL)
+			line_drain(l);      /* the signals of the occurrence just completed */
+		line_ready(l);          /* still asserted (level), or counted while masked (edge) */
 	}
 }
 
@@ -372,6 +424,8 @@ static bool process_session(struct session *s)
 			}
 			atomic_fetch_add_explicit(&s->n.answers, 1, memory_order_relaxed);
 			IRQD_PROBE3(answer, a->line->id, i, ans & 3);
+			collect_handler_stamp(a, &s->shm->slot[i]);
+			prof_record(a, IRQD_STAGE_DELIVER_ANSWER, elapsed(a->delivered_ns, now));
 			apply(a->line, (unsigned)act);
 		}
 	}
@@ -462,6 +516,8 @@ static void do_pass(struct attachment *a, struct session *to, uint32_t to_slot, 
 		}
 	}
 	timer_cancel(&a->co_timer);
+	collect_handler_stamp(a, old);
+	a->stamp_owed = false;   /* a batch claimed back was never handled */
 	slot_unbind(a);
 	slot_bind(a, to, to_slot);
 	if (a->co.pending || a->pend_occ)
@@ -495,6 +551,7 @@ static void free_line(struct rcu_head *h)
 	struct line *l = caa_container_of(h, struct line, rcu);
 	HANDOFF_ACQUIRE(l);
 	l->ops->destroy(l);
+	free(atomic_load(&l->prof));
 	free(l);
 }
 
@@ -568,6 +625,14 @@ static int run_cmd(struct cmd *c)
 		return 0;
 	case CMD_STATS:
 		fill_stats(l, c->stats);
+		return 0;
+	case CMD_PROFILE:
+		urcu_memb_read_lock();
+		irqd_list_for_each_entry_rcu(a, &l->attachments, node)
+			collect_handler_stamp(a, &a->session->shm->slot[a->slot]);
+		urcu_memb_read_unlock();
+		if (c->stats)
+			fill_stats(l, c->stats);
 		return 0;
 	}
 	return -EINVAL;
@@ -657,6 +722,15 @@ static void *delivery_main(void *arg)
 	}
 	urcu_memb_unregister_thread();
 	return NULL;
+}
+
+uint64_t delivery_cpu_ns(void)
+{
+	clockid_t id;
+	struct timespec ts;
+	if (pthread_getcpuclockid(D.thread, &id) || clock_gettime(id, &ts))
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int delivery_start(struct server *srv)

@@ -24,6 +24,7 @@
 #include <urcu/urcu-memb.h>
 
 #include "coalesce.h"
+#include "core/hist.h"
 #include "core/line.h"
 #include "irqd/proto.h"
 #include "source.h"
@@ -74,6 +75,11 @@ static inline void irqd_list_del_rcu(struct cds_list_head *elem)
 	     pos = cds_list_entry(__atomic_load_n(&(pos)->member.next, __ATOMIC_CONSUME),       \
 				  __typeof__(*(pos)), member))
 
+/* A profiled line's or attachment's latency histograms, one per enum irqd_stage. */
+struct profile {
+	struct hist stage[IRQD_STAGES];
+};
+
 /* A deadline in the delivery thread's timer heap. */
 enum timer_kind { TIMER_ACK, TIMER_COALESCE };
 struct timer {
@@ -99,13 +105,17 @@ struct line {
 	bool exclusive;
 	struct attachment *direct;    /* the DIRECT attachment, if any */
 	struct coalesce_params default_coalesce;
+	uint32_t prof_users;          /* clients profiling it (+1 if `profile on`) */
+	uint64_t prof_since_ns;
+	_Atomic(struct profile *) prof;  /* published by the control thread while profiled */
 
 	/* delivery thread */
 	struct irqcore_line core;
-	bool fd_armed, fd_in_epoll;
+	bool fd_in_epoll;
 	struct timer ack_timer;
 	uint64_t wakeups, direct_events;
-	bool recheck;                 /* level line unmasked: look whether it is still asserted */
+	bool recheck;                 /* unmasked: look whether it is still asserted (level) or
+				       * what was counted meanwhile (edge) */
 	struct cds_list_head recheck_node;
 
 	struct rcu_head rcu;
@@ -122,6 +132,8 @@ struct attachment {
 
 	/* control thread */
 	uint32_t mask_refs;           /* masks this attachment holds */
+	_Atomic(struct profile *) prof;  /* published by the control thread while profiled */
+	struct profile *prof_old;     /* being unpublished */
 
 	/* delivery thread */
 	struct irqcore_sharer sharer;
@@ -131,6 +143,8 @@ struct attachment {
 	bool held;                    /* due, but the slot was still full */
 	struct cds_list_head held_node;
 	struct timer co_timer;
+	uint64_t delivered_ns;        /* the last batch published */
+	bool stamp_owed;              /* profiling: its handler stamp is still to be read */
 
 	struct rcu_head rcu;
 };
@@ -162,6 +176,7 @@ struct session {
 	uint64_t tokens_ns;
 	bool throttled;
 	struct cds_list_head node;    /* server's session list */
+	uint64_t profiling[IRQD_LINES_MAX / 64];  /* lines this client started profiling */
 
 	/* delivery thread */
 	struct attachment *dslot[IRQD_SLOTS];
@@ -177,6 +192,7 @@ enum cmd_kind {
 	CMD_LINE_ADD, CMD_LINE_DEL, CMD_SESSION_ADD, CMD_SESSION_DEL,
 	CMD_ATTACH, CMD_DETACH, CMD_MASK, CMD_UNMASK, CMD_ENABLE, CMD_COALESCE, CMD_PASS,
 	CMD_STATS,
+	CMD_PROFILE,    /* read the handler stamps owed (and fill stats, if given) */
 };
 
 struct cmd {
@@ -219,6 +235,7 @@ struct server {
 	int done_fd;                     /* eventfd: a command completed */
 	int status_fd;
 	struct irqd_status *status;
+	uint64_t start_ns;
 	_Atomic int stop;
 };
 
@@ -228,6 +245,13 @@ uint64_t now_ns(void);
 int delivery_start(struct server *srv);
 void delivery_stop(struct server *srv);
 int delivery_call(struct server *srv, struct cmd *c);  /* queue, wait, return c->result */
+uint64_t delivery_cpu_ns(void);
+
+/* profile.c (control thread) */
+struct profile *profile_new(void);
+int profile_start(struct server *srv, struct line *l);
+void profile_stop(struct server *srv, struct line *l);
+int profile_dump(struct server *srv, struct line *l, const struct irqd_line_stats *st);
 
 /* session.c */
 struct session *session_new(struct server *srv, int sock);
@@ -237,5 +261,6 @@ int session_send_fds(struct session *s, const void *msg, size_t len, const int *
 /* server.c */
 int server_run(struct server *srv);
 struct line *server_line_add(struct server *srv, const char *name, enum irqd_trigger trigger);
+void server_cpu(struct server *srv, uint64_t *control_ns, uint64_t *delivery_ns);
 
 #endif

@@ -162,6 +162,7 @@ int main(int argc, char **argv)
 
 	srv.cfg = &cfg;
 	srv.self_uid = geteuid();
+	srv.start_ns = now_ns();
 	CDS_INIT_LIST_HEAD(&srv.sessions);
 	cds_wfcq_init(&srv.cmd_head, &srv.cmd_tail);
 	srv.cmd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -164,6 +164,8 @@ static struct line *line_new(const char *name, enum irqd_trigger trigger, uint32
 
 static void line_publish(struct line *l)
 {
+	if (S->cfg->profile)
+		profile_start(S, l);   /* a user for ever; without memory it is simply not profiled */
 	rcu_assign_pointer(S->lines[l->id], l);
 	S->n_lines++;
 	struct cmd c = { .kind = CMD_LINE_ADD, .line = l };
@@ -194,6 +196,7 @@ static void free_attachment(struct rcu_head *h)
 	struct attachment *a = caa_container_of(h, struct attachment, rcu);
 	HANDOFF_ACQUIRE(a);
 	session_unref(a->session);
+	free(atomic_load(&a->prof));
 	free(a);
 }
 
@@ -285,8 +288,13 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 		return reply_error(s, r->hdr.req_id, ENOSPC, "this connection has %u attachments already",
 				   IRQD_SLOTS);
 	struct attachment *a = calloc(1, sizeof(*a));
-	if (!a)
+	struct profile *prof = atomic_load(&l->prof) ? profile_new() : NULL;
+	if (!a || (atomic_load(&l->prof) && !prof)) {
+		free(a);
+		free(prof);
 		return reply_error(s, r->hdr.req_id, ENOMEM, "out of memory");
+	}
+	atomic_init(&a->prof, prof);
 	a->line = l;
 	a->flags = f;
 	a->session = s;
@@ -445,6 +453,9 @@ static void line_remove(struct line *l)
 		snprintf(e.msg, sizeof(e.msg), "line %s was deleted: handle %u detached", l->name, h);
 		session_send_fds(owner, &e, sizeof(e), NULL, 0);
 	}
+	struct session *s;
+	cds_list_for_each_entry(s, &S->sessions, node)
+		s->profiling[l->id / 64] &= ~(1ull << (l->id % 64));
 	rcu_assign_pointer(S->lines[l->id], NULL);
 	S->n_lines--;
 	struct cmd c = { .kind = CMD_LINE_DEL, .line = l };
@@ -523,7 +534,87 @@ static const size_t request_size[IRQD_MSG_TYPE_END] = {
 	[IRQD_MSG_SIM_OPEN] = sizeof(struct irqd_line_query),
 	[IRQD_MSG_LINE_CREATE] = sizeof(struct irqd_line_create_req),
 	[IRQD_MSG_LINE_DELETE] = sizeof(struct irqd_line_query),
+	[IRQD_MSG_PROFILE] = sizeof(struct irqd_profile_req),
+	[IRQD_MSG_SERVER_STATS] = sizeof(struct irqd_msg_hdr),
 };
+
+/* The line's counters; kind CMD_PROFILE also reads the handler stamps owed. */
+static void line_stats(struct line *l, struct irqd_line_stats *st, enum cmd_kind kind)
+{
+	struct cmd c = { .kind = kind, .line = l, .stats = st };
+	delivery_call(S, &c);
+	st->id = l->id;
+	st->trigger = l->trigger;
+	st->attachments = l->n_attached;
+	st->flags |= l->exclusive ? IRQD_LINE_EXCLUSIVE : 0;
+	snprintf(st->name, sizeof(st->name), "%s", l->name);
+}
+
+static int do_profile(struct session *s, const struct irqd_profile_req *r)
+{
+	struct line *l = resolve(s, &r->hdr, &r->line);
+	if (!l)
+		return -ENOENT;
+	if (!allowed(s, l, false))
+		return reply_error(s, r->hdr.req_id, EACCES, "uid %u may not profile line %s",
+				   s->uid, l->name);
+	uint64_t *word = &s->profiling[l->id / 64], bit = 1ull << (l->id % 64);
+	switch (r->reserved ? 0 : r->op) {
+	case IRQD_PROFILE_START:
+		if (!(*word & bit)) {
+			if (profile_start(S, l) < 0)
+				return reply_error(s, r->hdr.req_id, ENOMEM,
+						   "out of memory for the histograms of line %s",
+						   l->name);
+			*word |= bit;
+		}
+		return reply_empty(s, &r->hdr);
+	case IRQD_PROFILE_STOP:
+		if (!(*word & bit))
+			return reply_error(s, r->hdr.req_id, EINVAL,
+					   "this connection is not profiling line %s", l->name);
+		*word &= ~bit;
+		profile_stop(S, l);
+		return reply_empty(s, &r->hdr);
+	case IRQD_PROFILE_READ: {
+		if (!atomic_load(&l->prof))
+			return reply_error(s, r->hdr.req_id, ENODATA,
+					   "line %s is not being profiled (start it first)", l->name);
+		struct irqd_line_stats st = { 0 };
+		line_stats(l, &st, CMD_PROFILE);
+		int fd = profile_dump(S, l, &st);
+		if (fd < 0)
+			return reply_error(s, r->hdr.req_id, -fd, "cannot make the profile of %s: %s",
+					   l->name, strerror(-fd));
+		struct irqd_msg_hdr h = { 0 };
+		int err = reply(s, &r->hdr, &h, sizeof(h), &fd, 1);
+		close(fd);
+		return err;
+	}
+	default:
+		return reply_error(s, r->hdr.req_id, EINVAL, "unknown profile operation %u (or reserved field set)", r->op);
+	}
+}
+
+void server_cpu(struct server *srv, uint64_t *control_ns, uint64_t *delivery_ns)
+{
+	(void)srv;
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);   /* called by the control thread */
+	*control_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	*delivery_ns = delivery_cpu_ns();
+}
+
+static int do_server_stats(struct session *s, const struct irqd_msg_hdr *h)
+{
+	struct irqd_server_stats st = { .uptime_ns = now_ns() - S->start_ns, .lines = S->n_lines,
+					.clients = S->n_sessions };
+	server_cpu(S, &st.cpu_control_ns, &st.cpu_delivery_ns);
+	for (uint32_t i = 0; i < IRQD_LINES_MAX; i++)
+		if (S->lines[i] && atomic_load(&S->lines[i]->prof))
+			st.profiled_lines++;
+	return reply(s, h, &st, sizeof(st), NULL, 0);
+}
 
 static int do_hello(struct session *s, const struct irqd_hello *r)
 {
@@ -630,15 +721,13 @@ static int dispatch(struct session *s, const void *buf, size_t len, int fd)
 		if (!(l = resolve(s, h, buf)))
 			return -ENOENT;
 		struct irqd_line_stats st = { 0 };
-		struct cmd c = { .kind = CMD_STATS, .line = l, .stats = &st };
-		delivery_call(S, &c);
-		st.id = l->id;
-		st.trigger = l->trigger;
-		st.attachments = l->n_attached;
-		st.flags |= l->exclusive ? IRQD_LINE_EXCLUSIVE : 0;
-		snprintf(st.name, sizeof(st.name), "%s", l->name);
+		line_stats(l, &st, CMD_STATS);
 		return reply(s, h, &st, sizeof(st), NULL, 0);
 	}
+	case IRQD_MSG_PROFILE:
+		return do_profile(s, buf);
+	case IRQD_MSG_SERVER_STATS:
+		return do_server_stats(s, h);
 	case IRQD_MSG_CLIENT_STATS:
 		return do_client_stats(s, buf);
 	case IRQD_MSG_SIM_OPEN: {
@@ -678,6 +767,9 @@ static int dispatch(struct session *s, const void *buf, size_t len, int fd)
 
 static void session_close(struct session *s)
 {
+	for (uint32_t i = 0; i < IRQD_LINES_MAX; i++)
+		if (s->profiling[i / 64] & (1ull << (i % 64)))
+			profile_stop(S, S->lines[i]);
 	for (uint32_t i = 0; i < IRQD_SLOTS; i++)
 		if (s->handles[i])
 			detach(s->handles[i]);

@@ -21,6 +21,9 @@
 
 #include "irqd/client.h"
 #include "irqd/simdev.h"
+#include "internal.h"
+
+#define WAKE_TAG UINT32_MAX   /* the wake-up eventfd's epoll tag; DIRECT sources carry their handle */
 
 struct handle_state {
 	bool attached;
@@ -41,6 +44,8 @@ struct irqd_client {
 	pthread_mutex_t rpc_lock, ev_lock;
 	uint32_t next_req;
 	struct handle_state h[IRQD_SLOTS];
+	uint32_t direct[IRQD_SLOTS];   /* the DIRECT handles, in no order */
+	unsigned n_direct;
 	char notice[IRQD_ERRMSG_MAX];
 };
 
@@ -51,8 +56,7 @@ const char *irqd_last_error(void)
 	return last_error;
 }
 
-static int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int fail(int err, const char *fmt, ...)
+int irqdc_fail(int err, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -70,9 +74,8 @@ static uint64_t mono_ns(void)
 
 /* ---- control requests -------------------------------------------------------------------------- */
 
-/* Send req (len bytes, optionally one fd), wait for its reply into rep (replen bytes exactly),
- * collecting up to maxfds descriptors. Notices that arrive meanwhile are kept. */
-static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *rep,
+/* Notices that arrive while waiting for a reply are kept. */
+int irqdc_rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *rep,
 	       size_t replen, int *fds, int maxfds)
 {
 	struct irqd_msg_hdr *h = req;
@@ -112,9 +115,9 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 				   q.e.hdr.req_id == 0)));
 		if (n > 0) {
 			q.e.msg[sizeof(q.e.msg) - 1] = 0;
-			r = fail(q.e.err > 0 ? q.e.err : EIO, "%s", q.e.msg);
+			r = irqdc_fail(q.e.err > 0 ? q.e.err : EIO, "%s", q.e.msg);
 		} else {
-			r = fail(err, "irqd: cannot send request: %s", strerror(err));
+			r = irqdc_fail(err, "irqd: cannot send request: %s", strerror(err));
 		}
 		goto out;
 	}
@@ -136,7 +139,7 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 			continue;
 		}
 		if (n <= 0) {
-			r = fail(n ? errno : ECONNRESET, "irqd: connection lost: %s",
+			r = irqdc_fail(n ? errno : ECONNRESET, "irqd: connection lost: %s",
 				 n ? strerror(errno) : "closed by irqd");
 			goto out;
 		}
@@ -149,7 +152,7 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 				memcpy(&rfds[got++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 		}
 		if ((size_t)n < sizeof(buf.h)) {
-			r = fail(EPROTO, "irqd: short message from the server");
+			r = irqdc_fail(EPROTO, "irqd: short message from the server");
 			goto out;
 		}
 		if (buf.h.type == IRQD_MSG_NOTICE) {
@@ -170,17 +173,17 @@ static int rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *
 			for (int i = 0; i < got; i++)
 				close(rfds[i]);
 			if ((size_t)n < sizeof(buf.e)) {
-				r = fail(EPROTO, "irqd: short error message");
+				r = irqdc_fail(EPROTO, "irqd: short error message");
 				goto out;
 			}
 			buf.e.msg[sizeof(buf.e.msg) - 1] = 0;
-			r = fail(buf.e.err > 0 ? buf.e.err : EIO, "%s", buf.e.msg);
+			r = irqdc_fail(buf.e.err > 0 ? buf.e.err : EIO, "%s", buf.e.msg);
 			goto out;
 		}
 		if (buf.h.type != (h->type | IRQD_MSG_REPLY) || (size_t)n != replen || got > maxfds) {
 			for (int i = 0; i < got; i++)
 				close(rfds[i]);
-			r = fail(EPROTO, "irqd: unexpected reply type %u, %zd bytes", buf.h.type, n);
+			r = irqdc_fail(EPROTO, "irqd: unexpected reply type %u, %zd bytes", buf.h.type, n);
 			goto out;
 		}
 		memcpy(rep, buf.b, replen);
@@ -203,30 +206,30 @@ int irqd_connect(const char *path, struct irqd_client **out)
 		path = IRQD_DEFAULT_SOCKET;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail(ENAMETOOLONG, "irqd: socket path too long: %s", path);
+		return irqdc_fail(ENAMETOOLONG, "irqd: socket path too long: %s", path);
 	strcpy(sa.sun_path, path);
 	struct irqd_client *c = calloc(1, sizeof(*c));
 	if (!c)
-		return fail(ENOMEM, "irqd: out of memory");
+		return irqdc_fail(ENOMEM, "irqd: out of memory");
 	pthread_mutex_init(&c->rpc_lock, NULL);
 	pthread_mutex_init(&c->ev_lock, NULL);
 	c->wake_fd = c->bell_fd = c->ep = -1;
 	c->sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	int r;
 	if (c->sock < 0 || connect(c->sock, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = fail(errno, "irqd: cannot connect to %s: %s", path, strerror(errno));
+		r = irqdc_fail(errno, "irqd: cannot connect to %s: %s", path, strerror(errno));
 		goto fail;
 	}
 	struct irqd_hello hello = { .hdr.type = IRQD_MSG_HELLO, .version = IRQD_PROTO_VERSION };
 	struct irqd_hello_reply rep;
 	int fds[4];
-	r = rpc(c, &hello, sizeof(hello), -1, &rep, sizeof(rep), fds, 4);
+	r = irqdc_rpc(c, &hello, sizeof(hello), -1, &rep, sizeof(rep), fds, 4);
 	if (r < 0)
 		goto fail;
 	if (r != 4 || rep.shm_size != sizeof(struct irqd_shm) || rep.slots != IRQD_SLOTS) {
 		for (int i = 0; i < r; i++)
 			close(fds[i]);
-		r = fail(EPROTO, "irqd: server speaks another shared-memory layout");
+		r = irqdc_fail(EPROTO, "irqd: server speaks another shared-memory layout");
 		goto fail;
 	}
 	c->shm = mmap(NULL, sizeof(struct irqd_shm), PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
@@ -240,14 +243,17 @@ int irqd_connect(const char *path, struct irqd_client **out)
 			munmap(st, sizeof(struct irqd_status));
 		if (c->shm == MAP_FAILED)
 			c->shm = NULL;
-		r = fail(EPROTO, "irqd: cannot map the session's shared memory");
+		r = irqdc_fail(EPROTO, "irqd: cannot map the session's shared memory");
 		goto fail;
 	}
 	c->status = st;
 	c->ep = epoll_create1(EPOLL_CLOEXEC);
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = UINT32_MAX };
+	/* Edge-triggered: irqd_wait goes from the wake-up to the mailboxes without reading the
+	 * counter (each write is an edge); irqd_poll drains it, so that irqd_fd() is readable
+	 * only while there is something new. */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = WAKE_TAG };
 	if (c->ep < 0 || epoll_ctl(c->ep, EPOLL_CTL_ADD, c->wake_fd, &ev) < 0) {
-		r = fail(errno, "irqd: epoll: %s", strerror(errno));
+		r = irqdc_fail(errno, "irqd: epoll: %s", strerror(errno));
 		goto fail;
 	}
 	*out = c;
@@ -283,18 +289,18 @@ void irqd_disconnect(struct irqd_client *c)
 
 /* ---- lines ------------------------------------------------------------------------------------- */
 
-static int query_init(struct irqd_line_query *q, const char *name)
+int irqdc_query_init(struct irqd_line_query *q, const char *name)
 {
 	if (name[0] == '#') {
 		char *end;
 		unsigned long id = strtoul(name + 1, &end, 10);
 		if (*end || end == name + 1 || id >= IRQD_LINES_MAX)
-			return fail(EINVAL, "irqd: bad line number '%s'", name);
+			return irqdc_fail(EINVAL, "irqd: bad line number '%s'", name);
 		q->id = (uint32_t)id;
 		return 0;
 	}
 	if (strlen(name) >= sizeof(q->name))
-		return fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
+		return irqdc_fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
 	q->id = IRQD_LINE_BY_NAME;
 	strcpy(q->name, name);
 	return 0;
@@ -315,7 +321,7 @@ static int line_rpc(struct irqd_client *c, enum irqd_msg_type type, struct irqd_
 {
 	q->hdr.type = (uint16_t)type;
 	struct irqd_line_info info;
-	int r = rpc(c, q, sizeof(*q), -1, &info, sizeof(info), fds, maxfds);
+	int r = irqdc_rpc(c, q, sizeof(*q), -1, &info, sizeof(info), fds, maxfds);
 	if (r >= 0 && d)
 		desc_from(&info, d);
 	return r;
@@ -324,7 +330,7 @@ static int line_rpc(struct irqd_client *c, enum irqd_msg_type type, struct irqd_
 int irqd_line_lookup(struct irqd_client *c, const char *name, struct irqd_line_desc *d)
 {
 	struct irqd_line_query q = { 0 };
-	int r = query_init(&q, name);
+	int r = irqdc_query_init(&q, name);
 	return r < 0 ? r : line_rpc(c, IRQD_MSG_LINE_INFO, &q, d, NULL, 0);
 }
 
@@ -339,31 +345,31 @@ int irqd_line_next(struct irqd_client *c, const struct irqd_line_desc *prev,
 static int empty_rpc(struct irqd_client *c, void *req, size_t len)
 {
 	struct irqd_msg_hdr rep;
-	int r = rpc(c, req, len, -1, &rep, sizeof(rep), NULL, 0);
+	int r = irqdc_rpc(c, req, len, -1, &rep, sizeof(rep), NULL, 0);
 	return r < 0 ? r : 0;
 }
 
 int irqd_line_enable(struct irqd_client *c, const char *line)
 {
 	struct irqd_line_query q = { .hdr.type = IRQD_MSG_ENABLE };
-	int r = query_init(&q, line);
+	int r = irqdc_query_init(&q, line);
 	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
 }
 
 int irqd_line_delete(struct irqd_client *c, const char *line)
 {
 	struct irqd_line_query q = { .hdr.type = IRQD_MSG_LINE_DELETE };
-	int r = query_init(&q, line);
+	int r = irqdc_query_init(&q, line);
 	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
 }
 
 int irqd_line_stats(struct irqd_client *c, const char *line, struct irqd_line_stats *st)
 {
 	struct irqd_line_query q = { .hdr.type = IRQD_MSG_LINE_STATS };
-	int r = query_init(&q, line);
+	int r = irqdc_query_init(&q, line);
 	if (r < 0)
 		return r;
-	r = rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
+	r = irqdc_rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
 	st->name[sizeof(st->name) - 1] = 0;
 	return r < 0 ? r : 0;
 }
@@ -371,7 +377,7 @@ int irqd_line_stats(struct irqd_client *c, const char *line, struct irqd_line_st
 int irqd_client_stats(struct irqd_client *c, uint32_t index, struct irqd_client_stats *st)
 {
 	struct irqd_client_query q = { .hdr.type = IRQD_MSG_CLIENT_STATS, .index = index };
-	int r = rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
+	int r = irqdc_rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
 	return r < 0 ? r : 0;
 }
 
@@ -380,7 +386,7 @@ int irqd_line_coalesce(struct irqd_client *c, const char *line,
 {
 	struct irqd_coalesce_req q = { .hdr.type = IRQD_MSG_COALESCE, .handle = IRQD_HANDLE_LINE,
 				       .params = *p };
-	int r = query_init(&q.line, line);
+	int r = irqdc_query_init(&q.line, line);
 	return r < 0 ? r : empty_rpc(c, &q, sizeof(q));
 }
 
@@ -389,11 +395,11 @@ int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
 {
 	struct irqd_line_create_req q = { .hdr.type = IRQD_MSG_LINE_CREATE };
 	if (name && strlen(name) >= sizeof(q.name))
-		return fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
+		return irqdc_fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
 	if (name)
 		strcpy(q.name, name);
 	struct irqd_line_info info;
-	int r = rpc(c, &q, sizeof(q), efd, &info, sizeof(info), NULL, 0);
+	int r = irqdc_rpc(c, &q, sizeof(q), efd, &info, sizeof(info), NULL, 0);
 	if (r >= 0 && d)
 		desc_from(&info, d);
 	return r < 0 ? r : 0;
@@ -407,7 +413,7 @@ static int handle_add(struct irqd_client *c, const struct irqd_attach_reply *rep
 	if (rep->handle >= IRQD_SLOTS) {
 		if (fd >= 0)
 			close(fd);
-		return fail(EPROTO, "irqd: handle %u out of range", rep->handle);
+		return irqdc_fail(EPROTO, "irqd: handle %u out of range", rep->handle);
 	}
 	pthread_mutex_lock(&c->ev_lock);
 	struct handle_state *h = &c->h[rep->handle];
@@ -415,6 +421,7 @@ static int handle_add(struct irqd_client *c, const struct irqd_attach_reply *rep
 	if (fd >= 0) {
 		h->direct = true;
 		h->direct_fd = fd;
+		c->direct[c->n_direct++] = rep->handle;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = rep->handle };
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
@@ -429,6 +436,9 @@ static void handle_drop(struct irqd_client *c, uint32_t handle)
 	if (h->direct) {
 		epoll_ctl(c->ep, EPOLL_CTL_DEL, h->direct_fd, NULL);
 		close(h->direct_fd);
+		for (unsigned i = 0; i < c->n_direct; i++)
+			if (c->direct[i] == handle)
+				c->direct[i] = c->direct[--c->n_direct];
 	}
 	*h = (struct handle_state){ .direct_fd = -1 };
 	pthread_mutex_unlock(&c->ev_lock);
@@ -438,14 +448,14 @@ int irqd_attach(struct irqd_client *c, const char *line, uint32_t flags,
 		const struct irqd_coalesce_params *co, uint32_t *handle)
 {
 	struct irqd_attach_req q = { .hdr.type = IRQD_MSG_ATTACH, .flags = flags };
-	int r = query_init(&q.line, line);
+	int r = irqdc_query_init(&q.line, line);
 	if (r < 0)
 		return r;
 	if (co)
 		q.coalesce = *co;
 	struct irqd_attach_reply rep;
 	int fd = -1;
-	r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
+	r = irqdc_rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
 	if (r < 0)
 		return r;
 	r = handle_add(c, &rep, fd);
@@ -482,7 +492,7 @@ int irqd_pass(struct irqd_client *c, uint32_t handle, uint64_t *token)
 {
 	struct irqd_handle_req q = { .hdr.type = IRQD_MSG_PASS, .handle = handle };
 	struct irqd_pass_reply rep;
-	int r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), NULL, 0);
+	int r = irqdc_rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), NULL, 0);
 	if (r < 0)
 		return r;
 	*token = rep.token;
@@ -494,7 +504,7 @@ int irqd_accept(struct irqd_client *c, uint64_t token, uint32_t *handle)
 	struct irqd_accept_req q = { .hdr.type = IRQD_MSG_ACCEPT, .token = token };
 	struct irqd_attach_reply rep;
 	int fd = -1;
-	int r = rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
+	int r = irqdc_rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), &fd, 1);
 	if (r < 0)
 		return r;
 	r = handle_add(c, &rep, fd);
@@ -545,9 +555,10 @@ static bool take_slot(struct irqd_client *c, unsigned i, struct irqd_event *ev)
 				   .first_ns = s->first_ns, .last_ns = s->last_ns,
 				   .delivered_ns = s->delivered_ns, .seq = s->seq,
 				   .occurrence = s->occurrence };
+	/* the stamp first: irqd reads it once it sees the batch taken (profiling) */
+	atomic_store_explicit(&s->handler_ns, mono_ns(), memory_order_relaxed);
 	if (!atomic_compare_exchange_strong(&s->taken, &taken, pub))
 		return false;
-	atomic_store_explicit(&s->handler_ns, mono_ns(), memory_order_relaxed);
 	if (atomic_load(&s->held))
 		ring_if_server_sleeps(c);
 	return true;
@@ -577,54 +588,55 @@ static int scan(struct irqd_client *c, struct irqd_event *ev, int max)
 }
 
 /* DIRECT attachments: read the source eventfds ourselves; irqd learns the count from the slot. */
+/* Read DIRECT handle i's source eventfd into ev; false if it had nothing. */
+static bool take_direct(struct irqd_client *c, uint32_t i, struct irqd_event *ev)
+{
+	struct handle_state *h = &c->h[i];
+	uint64_t v;
+	if (i >= IRQD_SLOTS || !h->direct || read(h->direct_fd, &v, sizeof(v)) != sizeof(v))
+		return false;
+	uint64_t now = mono_ns();
+	atomic_fetch_add_explicit(&c->shm->slot[i].direct_events, v, memory_order_relaxed);
+	*ev = (struct irqd_event){ .handle = i, .line = h->line, .count = v, .first_ns = now,
+				   .last_ns = now, .delivered_ns = now, .seq = ++h->direct_seq };
+	return true;
+}
+
 static int scan_direct(struct irqd_client *c, struct irqd_event *ev, int max)
 {
 	int n = 0;
-	for (unsigned i = 0; i < IRQD_SLOTS && n < max; i++) {
-		struct handle_state *h = &c->h[i];
-		uint64_t v;
-		if (!h->direct || read(h->direct_fd, &v, sizeof(v)) != sizeof(v))
-			continue;
-		uint64_t now = mono_ns();
-		atomic_fetch_add_explicit(&c->shm->slot[i].direct_events, v, memory_order_relaxed);
-		ev[n++] = (struct irqd_event){ .handle = i, .line = h->line, .count = v,
-					       .first_ns = now, .last_ns = now, .delivered_ns = now,
-					       .seq = ++h->direct_seq };
-	}
+	for (unsigned i = 0; i < c->n_direct && n < max; i++)
+		n += take_direct(c, c->direct[i], &ev[n]);
 	return n;
 }
 
-static int collect(struct irqd_client *c, struct irqd_event *ev, int max)
+/* The mailboxes only, armed for a wake-up if they are empty: no system call. The DIRECT sources
+ * need no look here, epoll reports them (level-triggered). */
+static int scan_armed(struct irqd_client *c, struct irqd_event *ev, int max)
 {
-	uint64_t v;
-	if (read(c->wake_fd, &v, sizeof(v)) < 0)
-		v = 0; /* nothing to clear */
 	int n = scan(c, ev, max);
-	return n + scan_direct(c, ev + n, max - n);
-}
-
-int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
-{
-	if (max <= 0)
-		return fail(EINVAL, "irqd: room for no event");
-	pthread_mutex_lock(&c->ev_lock);
-	int n = collect(c, ev, max);
 	if (n == 0) {
 		/* arm, then look again: a batch published before the flag was seen is found now */
 		atomic_store(&c->shm->client_waiting, 1);
-		n = collect(c, ev, max);
+		n = scan(c, ev, max);
 	}
-	pthread_mutex_unlock(&c->ev_lock);
 	return n;
 }
 
+/*
+ * The interrupt path of a sleeping driver, kept to what a raw eventfd reader does: epoll_wait,
+ * then straight to what woke it. A wake-up from irqd needs no read (the eventfd is
+ * edge-triggered); a DIRECT source is read as a raw eventfd would be.
+ */
 int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout_ms)
 {
+	if (max <= 0)
+		return irqdc_fail(EINVAL, "irqd: room for no event");
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-	for (;;) {
-		int n = irqd_poll(c, ev, max);
-		if (n != 0)
-			return n;
+	pthread_mutex_lock(&c->ev_lock);
+	int n = scan_armed(c, ev, max);
+	pthread_mutex_unlock(&c->ev_lock);
+	while (n == 0) {
 		int wait_ms = -1;
 		if (end != UINT64_MAX) {
 			uint64_t now = mono_ns();
@@ -633,9 +645,31 @@ int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout
 			wait_ms = (int)((end - now + 999999) / 1000000);
 		}
 		struct epoll_event e[8];
-		if (epoll_wait(c->ep, e, 8, wait_ms) < 0 && errno != EINTR)
-			return fail(errno, "irqd: epoll_wait: %s", strerror(errno));
+		int k = epoll_wait(c->ep, e, 8, wait_ms);
+		if (k < 0 && errno != EINTR)
+			return irqdc_fail(errno, "irqd: epoll_wait: %s", strerror(errno));
+		pthread_mutex_lock(&c->ev_lock);
+		for (int j = 0; j < k && n < max; j++)
+			if (e[j].data.u32 != WAKE_TAG)
+				n += take_direct(c, e[j].data.u32, &ev[n]);
+		n += scan_armed(c, ev + n, max - n);
+		pthread_mutex_unlock(&c->ev_lock);
 	}
+	return n;
+}
+
+int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	if (max <= 0)
+		return irqdc_fail(EINVAL, "irqd: room for no event");
+	pthread_mutex_lock(&c->ev_lock);
+	uint64_t v;
+	if (read(c->wake_fd, &v, sizeof(v)) < 0)
+		v = 0; /* nothing to clear: irqd_fd() is not readable for it any more either way */
+	int n = scan_direct(c, ev, max);
+	n += scan_armed(c, ev + n, max - n);
+	pthread_mutex_unlock(&c->ev_lock);
+	return n;
 }
 
 int irqd_fd(struct irqd_client *c)
@@ -646,20 +680,20 @@ int irqd_fd(struct irqd_client *c)
 int irqd_answer(struct irqd_client *c, uint32_t handle, uint64_t occ, enum irqd_answer answer)
 {
 	if (handle >= IRQD_SLOTS || (answer != IRQD_HANDLED && answer != IRQD_NOT_MINE))
-		return fail(EINVAL, "irqd: bad handle %u or answer %d", handle, answer);
+		return irqdc_fail(EINVAL, "irqd: bad handle %u or answer %d", handle, answer);
 	pthread_mutex_lock(&c->ev_lock);
 	struct handle_state *h = &c->h[handle];
 	int r = 0;
 	if (!h->attached)
-		r = fail(EBADF, "irqd: no attachment with handle %u", handle);
+		r = irqdc_fail(EBADF, "irqd: no attachment with handle %u", handle);
 	else if (occ == 0 || occ > h->delivered_occ)
-		r = fail(EINVAL, "irqd: occurrence %llu was not delivered to handle %u",
+		r = irqdc_fail(EINVAL, "irqd: occurrence %llu was not delivered to handle %u",
 			 (unsigned long long)occ, handle);
 	else if (occ <= h->answered_occ)
-		r = fail(EALREADY, "irqd: occurrence %llu of handle %u is answered already",
+		r = irqdc_fail(EALREADY, "irqd: occurrence %llu of handle %u is answered already",
 			 (unsigned long long)occ, handle);
 	else if (occ < h->delivered_occ)
-		r = fail(EINVAL, "irqd: occurrence %llu of handle %u is no longer owed (now %llu)",
+		r = irqdc_fail(EINVAL, "irqd: occurrence %llu of handle %u is no longer owed (now %llu)",
 			 (unsigned long long)occ, handle, (unsigned long long)h->delivered_occ);
 	if (r == 0) {
 		h->answered_occ = occ;
@@ -675,14 +709,14 @@ int irqd_answer(struct irqd_client *c, uint32_t handle, uint64_t occ, enum irqd_
 int irqd__sim_open(struct irqd_client *c, const char *line, int fds[2])
 {
 	struct irqd_line_query q = { 0 };
-	int r = query_init(&q, line);
+	int r = irqdc_query_init(&q, line);
 	if (r < 0)
 		return r;
 	r = line_rpc(c, IRQD_MSG_SIM_OPEN, &q, NULL, fds, 2);
 	if (r >= 0 && r != 2) {
 		for (int i = 0; i < r; i++)
 			close(fds[i]);
-		return fail(EPROTO, "irqd: SIM_OPEN gave %d descriptors", r);
+		return irqdc_fail(EPROTO, "irqd: SIM_OPEN gave %d descriptors", r);
 	}
 	return r < 0 ? r : 0;
 }

@@ -83,6 +83,29 @@ void hist_merge(struct hist_snapshot *into, const struct hist_snapshot *from)
 		into->max = from->max;
 }
 
+void hist_subtract(struct hist_snapshot *out, const struct hist_snapshot *later,
+		   const struct hist_snapshot *earlier)
+{
+	*out = *later;
+	if (earlier->count == 0)
+		return;   /* nothing to take away: min and max stay exact */
+	out->count = 0;
+	out->min = UINT64_MAX;
+	out->max = 0;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		out->bucket[i] = later->bucket[i] - earlier->bucket[i];
+		out->count += out->bucket[i];
+		if (!out->bucket[i])
+			continue;
+		/* the extremes of the difference are known to their buckets only */
+		if (out->min == UINT64_MAX)
+			out->min = hist_bucket_low(i) > later->min ? hist_bucket_low(i) : later->min;
+		uint64_t hi = hist_bucket_high(i) - 1;
+		out->max = hi < later->max ? hi : later->max;
+	}
+	out->sum = later->sum - earlier->sum;
+}
+
 uint64_t hist_percentile(const struct hist_snapshot *s, double p)
 {
 	if (s->count == 0)

@@ -38,6 +38,10 @@ void hist_record(struct hist *h, uint64_t value_ns);
 void hist_snapshot(const struct hist *h, struct hist_snapshot *out);
 void hist_snapshot_init(struct hist_snapshot *s);
 void hist_merge(struct hist_snapshot *into, const struct hist_snapshot *from);
+/* What `later` recorded after `earlier` was taken (both of one histogram). min and max of
+ * the difference are bucket bounds unless `earlier` was empty. */
+void hist_subtract(struct hist_snapshot *out, const struct hist_snapshot *later,
+		   const struct hist_snapshot *earlier);
 /* The value at percentile p (0..100): the upper bound of the bucket holding it, clamped to
  * max. 0 when empty. */
 uint64_t hist_percentile(const struct hist_snapshot *s, double p);

@@ -387,6 +387,192 @@ static void test_stats_json(void **state)
 	irqd_stop(&p);
 }
 
+/* Requests irqd has served for the client with this pid (0 if it has no session). */
+static uint64_t requests_of(struct irqd_client *c, pid_t pid)
+{
+	struct irqd_client_stats cs;
+	for (uint32_t i = 0; irqd_client_stats(c, i, &cs) == 0; i = cs.index + 1)
+		if (cs.pid == (uint32_t)pid)
+			return cs.requests;
+	return 0;
+}
+
+/* Sum of the CSV counts of rows that start with `prefix`. */
+static uint64_t csv_sum(const char *path, const char *prefix)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[256];
+	uint64_t sum = 0;
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, "who,pid,handle,stage,low_ns,high_ns,count\n");
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long long lo, hi, n;
+		const char *tail = strrchr(line, ',');
+		if (strncmp(line, prefix, strlen(prefix)))
+			continue;
+		assert_int_equal(sscanf(line + strlen(prefix), "%llu,%llu,%llu", &lo, &hi, &n), 3);
+		assert_true(lo < hi && n > 0 && tail);
+		sum += n;
+	}
+	fclose(f);
+	return sum;
+}
+
+/* `irqctl profile`: a window opened before the device raises and closed after every batch was
+ * handled holds exactly those batches, in the table, the CSV, the JSON; the SVG is a drawing. */
+static void test_profile(void **state)
+{
+	(void)state;
+	enum { N = 300 };
+	struct irqd_proc p;
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
+	struct irqd_client *c = client(&p);
+	struct irqd_simdev *dev = device(c, "sim1");
+	uint32_t h;
+	assert_int_equal(irqd_attach(c, "sim1", IRQD_ATTACH_EXCLUSIVE, NULL, &h), 0);
+	char svg[256], json[256], csv[256];
+	snprintf(svg, sizeof(svg), "%s/p.svg", p.dir);
+	snprintf(json, sizeof(json), "%s/p.json", p.dir);
+	snprintf(csv, sizeof(csv), "%s/p.csv", p.dir);
+	char *argv[] = { irqctl_path, "--socket", p.sock, "profile", "sim1", "--seconds", "5",
+			 "--svg", svg, "--json", json, "--csv", csv, NULL };
+	struct proc pr;
+	proc_start(&pr, argv);
+	bg_pid = pr.pid;
+	/* HELLO, START and the first READ done: the window is open */
+	assert_true(WAIT_UNTIL(requests_of(c, pr.pid) >= 3, 20000));
+	for (int i = 0; i < N; i++)
+		assert_int_equal(irqd_simdev_raise(dev, 1), 0);
+	uint64_t events = 0, batches = 0;
+	while (events < N) {
+		struct irqd_event ev[16];
+		int n = irqd_wait(c, ev, 16, 10000);
+		assert_true(n > 0);
+		for (int i = 0; i < n; i++, batches++)
+			events += ev[i].count;
+	}
+	assert_int_equal(events, N);
+	if (waitpid(pr.pid, NULL, WNOHANG) != 0)
+		fail_msg("the profile window closed before the events were handled: not a measurement");
+	size_t on = 0;
+	R.status = proc_finish(&pr, R.out, sizeof(R.out), &on, R.err, sizeof(R.err), 30000);
+	bg_pid = 0;
+	expect_ok(&R);
+
+	/* the table: a row per stage with samples, the line's and the attachment's */
+	char *row = strstr(R.out, "\nline             raise-to-delivery");
+	assert_non_null(row);
+	unsigned long long count;
+	double p50, p90, p99, p999, max;
+	assert_int_equal(sscanf(row + 1, "line raise-to-delivery %llu %lf %lf %lf %lf %lf", &count,
+				&p50, &p90, &p99, &p999, &max), 6);
+	assert_int_equal(count, batches);
+	assert_true(p50 <= p90 && p90 <= p99 && p99 <= p999 && p999 <= max);
+	row = strstr(R.out, "\nline             delivery-to-handler");
+	assert_non_null(row);
+	assert_int_equal(sscanf(row + 1, "line delivery-to-handler %llu", &count), 1);
+	assert_int_equal(count, batches);
+	assert_null(strstr(R.out, "delivery-to-answer"));   /* an edge line has no answers */
+	char who[64];
+	snprintf(who, sizeof(who), "\npid %d h%u ", (int)getpid(), h);
+	assert_non_null(strstr(R.out, who));
+
+	/* the CSV: raw buckets adding up to the same counts */
+	assert_int_equal(csv_sum(csv, "line,0,0,raise-to-delivery,"), batches);
+	assert_int_equal(csv_sum(csv, "line,0,0,delivery-to-handler,"), batches);
+	char prefix[96];
+	snprintf(prefix, sizeof(prefix), "attachment,%d,%u,raise-to-delivery,", (int)getpid(), h);
+	assert_int_equal(csv_sum(csv, prefix), batches);
+
+	/* the JSON, with its buckets; the SVG, a document that draws the stages */
+	FILE *f = fopen(json, "r");
+	assert_non_null(f);
+	static char text[1 << 20];
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	if (!json_valid(text))
+		fail_msg("profile JSON is not valid:\n%.2000s", text);
+	char script[1024];
+	snprintf(script, sizeof(script),
+		 "import json,sys\n"
+		 "d = json.load(open(sys.argv[1]))\n"
+		 "assert d['line'] == 'sim1' and d['raised'] >= %d, d['raised']\n"
+		 "line = d['sets'][0]\n"
+		 "assert line['who'] == 'line'\n"
+		 "s = line['stages']['raise-to-delivery']\n"
+		 "assert s['count'] == %llu, s\n"
+		 "assert s['p50_us'] <= s['p90_us'] <= s['p99_us'] <= s['p99.9_us'] <= s['max_us'], s\n"
+		 "raw = line['raw']['raise-to-delivery']\n"
+		 "assert sum(b[2] for b in raw['buckets']) == %llu\n"
+		 "assert all(b[0] < b[1] for b in raw['buckets'])\n"
+		 "assert d['sets'][1]['pid'] == %d\n",
+		 N, (unsigned long long)batches, (unsigned long long)batches, (int)getpid());
+	python_json_check(text, p.dir, script);
+	char *xml[] = { "python3", "-c",
+			"import sys, xml.dom.minidom as m\n"
+			"d = m.parse(sys.argv[1])\n"
+			"t = ' '.join(x.firstChild.data for x in d.getElementsByTagName('text') if x.firstChild)\n"
+			"assert 'raise-to-delivery' in t and 'latency (us' in t, t\n"
+			"assert len(d.getElementsByTagName('polyline')) == 2\n",
+			svg, NULL };
+	struct result *r = run_argv(xml);
+	if (r->status != 0 && r->status != 127)
+		fail_msg("the SVG is not what it should be: %s", r->err);
+
+	/* a line nobody may read, and a file irqctl cannot write: one line on stderr, status 1 */
+	expect_fail(ctl(p.sock, "profile", "nosuch", "--seconds", "0.1", NULL), "no line named");
+	expect_fail(ctl(p.sock, "profile", "sim1", "--seconds", "0.1", "--csv", "/nonexistent/x.csv",
+			NULL),
+		    "/nonexistent/x.csv");
+	irqd_simdev_close(dev);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
+/* `profile on`: every line is profiled from the start, and `stats --json` carries percentiles
+ * per stage, and irqd's own CPU time. */
+static void test_stats_json_latency(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 2, "profile on\nline sim0 trigger=edge\n");
+	struct irqd_client *c = client(&p);
+	struct irqd_simdev *dev = device(c, "sim0");
+	uint32_t h;
+	assert_int_equal(irqd_attach(c, "sim0", IRQD_ATTACH_EXCLUSIVE, NULL, &h), 0);
+	uint64_t batches = 0;
+	for (int i = 0; i < 20; i++) {
+		assert_int_equal(irqd_simdev_raise(dev, 1), 0);
+		struct irqd_event ev;
+		assert_int_equal(irqd_wait(c, &ev, 1, 10000), 1);
+		batches++;
+	}
+	struct result *r = ctl(p.sock, "stats", "--json", NULL);
+	expect_ok(r);
+	if (!json_valid(r->out))
+		fail_msg("stats --json is not valid JSON:\n%s", r->out);
+	char out[sizeof(R.out)], script[1024];
+	snprintf(out, sizeof(out), "%s", r->out);
+	snprintf(script, sizeof(script),
+		 "import json,sys\n"
+		 "d = json.load(open(sys.argv[1]))\n"
+		 "l = {x['name']: x for x in d['lines']}\n"
+		 "s = l['sim0']['latency']['raise-to-delivery']\n"
+		 "assert s['count'] == %llu, s\n"
+		 "assert 0 <= s['min_us'] <= s['p50_us'] <= s['p99_us'] <= s['max_us'], s\n"
+		 "assert l['sim0']['latency']['delivery-to-handler']['count'] == %llu\n"
+		 "assert l['sim1']['latency']['raise-to-delivery'] == {'count': 0}, l['sim1']\n"
+		 "assert d['server']['profiled_lines'] == 2, d['server']\n"
+		 "assert d['server']['cpu_delivery_ns'] > 0 and d['server']['cpu_control_ns'] > 0\n",
+		 (unsigned long long)batches, (unsigned long long)batches);
+	python_json_check(out, p.dir, script);
+	irqd_simdev_close(dev);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
 /* Read rows from a background watch until it has printed `rows` lines (bounded). */
 static void read_until_lines(int fd, char *buf, size_t len, size_t *n, int lines)
 {
@@ -650,6 +836,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_lines, teardown),
 		cmocka_unit_test_teardown(test_stats_json, teardown),
+		cmocka_unit_test_teardown(test_profile, teardown),
+		cmocka_unit_test_teardown(test_stats_json_latency, teardown),
 		cmocka_unit_test_teardown(test_watch, teardown),
 		cmocka_unit_test_teardown(test_watch_edge_burst, teardown),
 		cmocka_unit_test_teardown(test_coalesce_enable, teardown),

@@ -105,12 +105,45 @@ static void test_merge(void **state)
 	assert_int_equal(empty.min, u.min);
 }
 
+/* A window of one histogram: later minus earlier is what was recorded in between. */
+static void test_subtract(void **state)
+{
+	(void)state;
+	static struct hist live, window;
+	static struct hist_snapshot before, after, diff, want;
+	hist_init(&live);
+	hist_init(&window);
+	for (uint64_t v = 100; v < 100000; v += 7)
+		hist_record(&live, v);
+	hist_snapshot(&live, &before);
+	for (uint64_t v = 3000; v < 9000; v += 3) {
+		hist_record(&live, v);
+		hist_record(&window, v);
+	}
+	hist_snapshot(&live, &after);
+	hist_subtract(&diff, &after, &before);
+	hist_snapshot(&window, &want);
+	assert_int_equal(diff.count, want.count);
+	assert_int_equal(diff.sum, want.sum);
+	assert_memory_equal(diff.bucket, want.bucket, sizeof(diff.bucket));
+	/* extremes to their buckets: within 1/64 */
+	assert_true(diff.min <= want.min && diff.min >= want.min - want.min / 64);
+	assert_true(diff.max >= want.max && diff.max <= want.max + want.max / 64);
+	assert_int_equal(hist_percentile(&diff, 50), hist_percentile(&want, 50));
+	/* from an empty start the extremes stay exact */
+	static struct hist_snapshot empty;
+	hist_snapshot_init(&empty);
+	hist_subtract(&diff, &want, &empty);
+	assert_int_equal(diff.min, want.min);
+	assert_int_equal(diff.max, want.max);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_geometry),   cmocka_unit_test(test_precision),
 		cmocka_unit_test(test_small_values_exact), cmocka_unit_test(test_empty),
-		cmocka_unit_test(test_merge),
+		cmocka_unit_test(test_merge),      cmocka_unit_test(test_subtract),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -47,6 +47,8 @@ enum irqd_msg_type {
 	IRQD_MSG_SIM_OPEN,       /* irqd_line_query -> irqd_line_info + 2 fds: device memfd, eventfd */
 	IRQD_MSG_LINE_CREATE,    /* irqd_line_create_req + 1 fd (an eventfd) -> irqd_line_info */
 	IRQD_MSG_LINE_DELETE,    /* irqd_line_query -> empty */
+	IRQD_MSG_PROFILE,        /* irqd_profile_req -> empty, or (READ) + 1 fd: irqd_profile_dump */
+	IRQD_MSG_SERVER_STATS,   /* irqd_msg_hdr -> irqd_server_stats */
 	IRQD_MSG_TYPE_END,
 	IRQD_MSG_REPLY = 0x4000, /* reply type = request type | IRQD_MSG_REPLY */
 	IRQD_MSG_ERROR = 0x7fff, /* irqd_error: the request failed */
@@ -192,6 +194,63 @@ struct irqd_line_create_req {
 	char name[IRQD_NAME_MAX];    /* "" -> efdN */
 };
 
+/*
+ * Latency profiling. While a line is profiled (IRQD_PROFILE_START by any client, or `profile on`
+ * in irqd's configuration), irqd keeps a log-linear histogram per stage for the line and for
+ * each of its attachments: 2^IRQD_HIST_SUB_BITS buckets per power of two of nanoseconds, so a
+ * bucket is at most 1/64 of its value wide (about 1% precision); bucket b covers
+ * [low(b), low(b + 1)) with low(b) = b below 64 and (64 + b % 64) << (b / 64 - 1) above.
+ * READ answers with a sealed memfd holding a struct irqd_profile_dump.
+ */
+#define IRQD_HIST_SUB_BITS 6
+#define IRQD_HIST_MAX_EXP 36
+#define IRQD_HIST_BUCKETS (((IRQD_HIST_MAX_EXP - IRQD_HIST_SUB_BITS) + 1) << IRQD_HIST_SUB_BITS)
+
+enum irqd_stage {
+	IRQD_STAGE_RAISE_DELIVER,    /* device raise -> irqd published the batch (first event) */
+	IRQD_STAGE_DELIVER_HANDLER,  /* published -> the client library handed it to the driver */
+	IRQD_STAGE_DELIVER_ANSWER,   /* published -> irqd saw the answer (level lines) */
+	IRQD_STAGES
+};
+
+enum irqd_profile_op { IRQD_PROFILE_START = 1, IRQD_PROFILE_STOP, IRQD_PROFILE_READ };
+struct irqd_profile_req {
+	struct irqd_msg_hdr hdr;
+	struct irqd_line_query line;   /* its hdr is unused */
+	uint32_t op;                   /* enum irqd_profile_op */
+	uint32_t reserved;
+};
+
+struct irqd_hist {
+	uint64_t count, sum, min, max;  /* nanoseconds; min is UINT64_MAX when empty */
+	uint64_t bucket[IRQD_HIST_BUCKETS];
+};
+
+struct irqd_profile_set {
+	uint32_t handle;                /* IRQD_HANDLE_LINE: the whole line; else an attachment */
+	uint32_t pid;                   /* the attachment's client */
+	struct irqd_hist stage[IRQD_STAGES];
+};
+
+#define IRQD_PROFILE_MAGIC 0x70726f66u /* "prof" */
+struct irqd_profile_dump {
+	uint32_t magic;
+	uint32_t n_sets;                /* set[0] is the line, then one per attachment */
+	uint64_t since_ns;              /* profiling began (CLOCK_MONOTONIC) */
+	uint64_t taken_ns;              /* this dump was taken */
+	uint64_t cpu_control_ns, cpu_delivery_ns;   /* server threads' CPU time, ever */
+	struct irqd_line_stats stats;   /* the line's counters at taken_ns */
+	struct irqd_profile_set set[];
+};
+
+struct irqd_server_stats {
+	struct irqd_msg_hdr hdr;
+	uint64_t uptime_ns;
+	uint64_t cpu_control_ns, cpu_delivery_ns;
+	uint32_t lines, clients;
+	uint32_t profiled_lines, reserved;
+};
+
 /* ---- shared memory ------------------------------------------------------------------------ */
 
 #define IRQD_SHM_MAGIC 0x69727164u /* "irqd" */
@@ -221,7 +280,8 @@ struct irqd_shm_slot {
 	_Atomic uint64_t taken __attribute__((aligned(64)));
 	_Atomic uint64_t answer;     /* (occurrence << 2) | enum irqd_answer */
 	_Atomic uint64_t direct_events; /* DIRECT attachments: events read from the source */
-	_Atomic uint64_t handler_ns; /* when the client's handler saw the last batch (profiling) */
+	_Atomic uint64_t handler_ns; /* when the library handed the batch to the driver: stored
+				      * before `taken`, so it belongs to the batch taken */
 } __attribute__((aligned(64)));
 
 struct irqd_shm {
