@@ -8,6 +8,8 @@
  * takes a lock.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -196,12 +199,20 @@ static void session_notice(struct session *s, const char *fmt, ...)
 	send(s->sock, &e, sizeof(e), MSG_DONTWAIT | MSG_NOSIGNAL);
 }
 
+/* Wake the client the way it sleeps. FUTEX_WAKE never blocks, whatever the client wrote into
+ * its page; the eventfd write is non-blocking. */
 static void wake(struct session *s, struct line *l)
 {
-	if (!atomic_exchange(&s->shm->client_waiting, 0))
-		return;
+	uint32_t how = atomic_exchange(&s->shm->client_waiting, 0);
+	bool woke = false;
+	if (how & IRQD_WAITING_FUTEX) {
+		atomic_fetch_add(&s->shm->wake_seq, 1);
+		woke = syscall(SYS_futex, &s->shm->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0) >= 0;
+	}
 	uint64_t one = 1;
-	if (write(s->wake_fd, &one, sizeof(one)) == sizeof(one)) {
+	if (how & IRQD_WAITING_EVENTFD)
+		woke |= write(s->wake_fd, &one, sizeof(one)) == sizeof(one);
+	if (woke) {
 		atomic_fetch_add_explicit(&s->n.wakeups, 1, memory_order_relaxed);
 		l->wakeups++;
 	}

@@ -5,6 +5,8 @@
  * requests on the socket, `ev_lock` guards the handle table and the scan of the mailboxes.
  */
 #include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -15,6 +17,7 @@
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,6 +410,13 @@ int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
 
 /* ---- attachments --------------------------------------------------------------------------------- */
 
+/* Move futex sleepers to epoll (a DIRECT source appeared: only epoll sees it). */
+static void wake_futex_sleepers(struct irqd_client *c)
+{
+	atomic_fetch_add(&c->shm->wake_seq, 1);
+	syscall(SYS_futex, &c->shm->wake_seq, FUTEX_WAKE, INT_MAX, NULL, NULL, 0);
+}
+
 /* Record a new attachment; with DIRECT, its source eventfd joins the wait set. */
 static int handle_add(struct irqd_client *c, const struct irqd_attach_reply *rep, int fd)
 {
@@ -422,6 +432,7 @@ static int handle_add(struct irqd_client *c, const struct irqd_attach_reply *rep
 		h->direct = true;
 		h->direct_fd = fd;
 		c->direct[c->n_direct++] = rep->handle;
+		wake_futex_sleepers(c);
 		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = rep->handle };
 		epoll_ctl(c->ep, EPOLL_CTL_ADD, fd, &ev);
 	}
@@ -610,33 +621,45 @@ static int scan_direct(struct irqd_client *c, struct irqd_event *ev, int max)
 	return n;
 }
 
-/* The mailboxes only, armed for a wake-up if they are empty: no system call. The DIRECT sources
- * need no look here, epoll reports them (level-triggered). */
-static int scan_armed(struct irqd_client *c, struct irqd_event *ev, int max)
+/* The mailboxes only, armed for a wake-up the way the caller will sleep (IRQD_WAITING_*) if
+ * they are empty: no system call. The DIRECT sources need no look here, epoll reports them
+ * (level-triggered). */
+static int scan_armed(struct irqd_client *c, struct irqd_event *ev, int max, uint32_t how)
 {
 	int n = scan(c, ev, max);
 	if (n == 0) {
 		/* arm, then look again: a batch published before the flag was seen is found now */
-		atomic_store(&c->shm->client_waiting, 1);
+		atomic_fetch_or(&c->shm->client_waiting, how);
 		n = scan(c, ev, max);
 	}
 	return n;
 }
 
 /*
- * The interrupt path of a sleeping driver, kept to what a raw eventfd reader does: epoll_wait,
- * then straight to what woke it. A wake-up from irqd needs no read (the eventfd is
- * edge-triggered); a DIRECT source is read as a raw eventfd would be.
+ * The interrupt path of a sleeping driver, kept to what a raw eventfd reader does. With no
+ * DIRECT attachment the driver sleeps on the futex irqd bumps (one system call each way, no
+ * epoll); otherwise in epoll, and goes straight to what woke it: a wake-up from irqd needs no
+ * read (the eventfd is edge-triggered), a DIRECT source is read as a raw eventfd would be.
  */
 int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout_ms)
 {
 	if (max <= 0)
 		return irqdc_fail(EINVAL, "irqd: room for no event");
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : mono_ns() + (uint64_t)timeout_ms * 1000000ull;
-	pthread_mutex_lock(&c->ev_lock);
-	int n = scan_armed(c, ev, max);
-	pthread_mutex_unlock(&c->ev_lock);
-	while (n == 0) {
+	int n = 0, k = 0;
+	struct epoll_event e[8];
+	for (;;) {
+		pthread_mutex_lock(&c->ev_lock);
+		for (int j = 0; j < k && n < max; j++)
+			if (e[j].data.u32 != WAKE_TAG)
+				n += take_direct(c, e[j].data.u32, &ev[n]);
+		bool futex = c->n_direct == 0;
+		/* the futex value before arming: a wake-up after it changes it, so none is missed */
+		uint32_t seq = atomic_load(&c->shm->wake_seq);
+		n += scan_armed(c, ev + n, max - n, futex ? IRQD_WAITING_FUTEX : IRQD_WAITING_EVENTFD);
+		pthread_mutex_unlock(&c->ev_lock);
+		if (n)
+			return n;
 		int wait_ms = -1;
 		if (end != UINT64_MAX) {
 			uint64_t now = mono_ns();
@@ -644,18 +667,20 @@ int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout
 				return 0;
 			wait_ms = (int)((end - now + 999999) / 1000000);
 		}
-		struct epoll_event e[8];
-		int k = epoll_wait(c->ep, e, 8, wait_ms);
-		if (k < 0 && errno != EINTR)
-			return irqdc_fail(errno, "irqd: epoll_wait: %s", strerror(errno));
-		pthread_mutex_lock(&c->ev_lock);
-		for (int j = 0; j < k && n < max; j++)
-			if (e[j].data.u32 != WAKE_TAG)
-				n += take_direct(c, e[j].data.u32, &ev[n]);
-		n += scan_armed(c, ev + n, max - n);
-		pthread_mutex_unlock(&c->ev_lock);
+		k = 0;
+		if (futex) {
+			struct timespec ts = { .tv_sec = wait_ms / 1000,
+					       .tv_nsec = (long)(wait_ms % 1000) * 1000000 };
+			if (syscall(SYS_futex, &c->shm->wake_seq, FUTEX_WAIT, seq,
+				    wait_ms < 0 ? NULL : &ts, NULL, 0) < 0 &&
+			    errno != EAGAIN && errno != EINTR && errno != ETIMEDOUT)
+				return irqdc_fail(errno, "irqd: futex: %s", strerror(errno));
+		} else if ((k = epoll_wait(c->ep, e, 8, wait_ms)) < 0) {
+			if (errno != EINTR)
+				return irqdc_fail(errno, "irqd: epoll_wait: %s", strerror(errno));
+			k = 0;
+		}
 	}
-	return n;
 }
 
 int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
@@ -667,7 +692,7 @@ int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
 	if (read(c->wake_fd, &v, sizeof(v)) < 0)
 		v = 0; /* nothing to clear: irqd_fd() is not readable for it any more either way */
 	int n = scan_direct(c, ev, max);
-	n += scan_armed(c, ev + n, max - n);
+	n += scan_armed(c, ev + n, max - n, IRQD_WAITING_EVENTFD);
 	pthread_mutex_unlock(&c->ev_lock);
 	return n;
 }

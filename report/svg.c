@@ -267,7 +267,9 @@ int svg_bar_chart(FILE *f, const struct svg_chart *c, size_t n_groups,
 		return -1;
 	if (!c->log_y)
 		ylo = fmin(ylo, 0);
-	struct axis y = { .log = c->log_y, .from = H - BOTTOM, .to = TOP + 20 * c->n_series };
+	/* headroom for the legend and the value labels above the tallest bar */
+	yhi = c->log_y ? yhi * 4 : yhi * 1.2;
+	struct axis y = { .log = c->log_y, .from = H - BOTTOM, .to = TOP };
 	axis_fit(&y, ylo, yhi);
 	header(f, c);
 	axes(f, c, NULL, &y);

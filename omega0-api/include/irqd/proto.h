@@ -7,8 +7,8 @@
  *   - a session memfd (struct irqd_shm): one mailbox slot per attachment, ready/answer bitmaps;
  *   - a status memfd, read-only (struct irqd_status): is the server asleep?
  *   - a wake eventfd (server -> client) and a doorbell eventfd (client -> server).
- * A notification is a slot write plus a bit in `ready`; the wake eventfd is written only if the
- * client said it sleeps (client_waiting). An answer is a slot write plus a bit in `answered`;
+ * A notification is a slot write plus a bit in `ready`; the client is woken (wake eventfd, or
+ * futex) only if it said it sleeps (client_waiting). An answer is a slot write plus a bit in `answered`;
  * the doorbell is written only if the server sleeps (server_waiting). Both sides publish their
  * data, then (sequentially consistent) read the other's sleeping flag; the sleeper sets its flag,
  * then re-reads the data before sleeping, so no wake-up is lost (the Dekker pattern).
@@ -289,8 +289,9 @@ struct irqd_shm {
 	uint32_t version;
 	uint32_t slots;
 	uint32_t slot_size;
-	_Atomic uint32_t client_waiting;  /* client sleeps on the wake eventfd */
+	_Atomic uint32_t client_waiting;  /* how the client sleeps: IRQD_WAITING_* bits, 0 awake */
 	_Atomic uint32_t doorbell_pending;/* client posted answers or freed a held slot */
+	_Atomic uint32_t wake_seq;        /* futex word: irqd bumps it to wake a futex sleeper */
 	_Atomic uint64_t ready[IRQD_SLOTS / 64] __attribute__((aligned(64)));
 	_Atomic uint64_t answered[IRQD_SLOTS / 64] __attribute__((aligned(64)));
 	struct irqd_shm_slot slot[IRQD_SLOTS];
@@ -300,6 +301,12 @@ struct irqd_status {
 	uint32_t magic;
 	_Atomic uint32_t server_waiting;  /* the delivery thread sleeps: ring the doorbell */
 };
+
+/* How a client sleeps (irqd_shm.client_waiting): irqd wakes it by the wake eventfd (the client
+ * waits in epoll, e.g. on irqd_fd()), or by bumping wake_seq and FUTEX_WAKE on it (a client with
+ * nothing else to wait for: a futex wake-up is cheaper than an eventfd through epoll). */
+#define IRQD_WAITING_EVENTFD 1u
+#define IRQD_WAITING_FUTEX 2u
 
 /* Answers, as written into irqd_shm_slot.answer */
 enum irqd_answer { IRQD_ANSWER_NONE = 0, IRQD_HANDLED = 1, IRQD_NOT_MINE = 2 };
