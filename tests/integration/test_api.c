@@ -16,6 +16,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -134,6 +135,111 @@ static void test_fd_epoll(void **state)
 	assert_int_equal(epoll_wait(ep, out, 2, 50), 0);
 	close(ep);
 	irqd_simdev_close(dev);
+	irqd_disconnect(devc);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
+/* A thread sleeping in irqd_wait with only mailboxes sleeps on the futex; a DIRECT attachment
+ * made meanwhile by another thread moves it to epoll, where the direct source wakes it. Mailbox
+ * batches keep waking it, through whichever of the two it sleeps on. */
+struct waiter {
+	struct irqd_client *c;
+	_Atomic int started;
+	_Atomic pid_t tid;
+	int n;
+	struct irqd_event ev[4];
+};
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	atomic_store(&w->tid, gettid());
+	atomic_store(&w->started, 1);
+	w->n = irqd_wait(w->c, w->ev, 4, 20000);
+	return NULL;
+}
+
+/* The system call thread tid of this process is blocked in, from /proc; -1 if running. */
+static long blocked_in(pid_t tid)
+{
+	char path[64], buf[64] = "";
+	snprintf(path, sizeof(path), "/proc/self/task/%d/syscall", (int)tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	long nr = -1;
+	if (!fgets(buf, sizeof(buf), f) || sscanf(buf, "%ld", &nr) != 1)
+		nr = -1;
+	fclose(f);
+	return nr;
+}
+
+/* Start a thread in irqd_wait and wait until it sleeps in the expected system call. */
+static void wait_in_thread(struct waiter *w, pthread_t *t, bool futex)
+{
+	atomic_store(&w->started, 0);
+	w->n = -1;
+	assert_int_equal(pthread_create(t, NULL, waiter_main, w), 0);
+	assert_true(WAIT_UNTIL(atomic_load(&w->started), 10000));
+	pid_t tid = atomic_load(&w->tid);
+	long nr;
+	if (!WAIT_UNTIL((nr = blocked_in(tid)) == (futex ? SYS_futex : SYS_epoll_wait) ||
+				(!futex && nr == SYS_epoll_pwait),
+			10000))
+		fail_msg("irqd_wait sleeps in system call %ld, expected %s", nr,
+			 futex ? "futex" : "epoll_wait");
+}
+
+static void test_futex_then_direct(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 3, "line sim1 trigger=edge\nline sim2 trigger=edge\n");
+	struct irqd_client *c = client(&p), *devc = client(&p);
+	struct irqd_simdev *d1, *d2;
+	assert_int_equal(irqd_simdev_open(devc, "sim1", &d1), 0);
+	assert_int_equal(irqd_simdev_open(devc, "sim2", &d2), 0);
+	uint32_t hs, hd;
+	assert_int_equal(irqd_attach(c, "sim2", IRQD_ATTACH_SHARED, NULL, &hs), 0);
+	struct waiter w = { .c = c };
+	pthread_t t;
+
+	/* mailbox only: woken by irqd (futex) */
+	wait_in_thread(&w, &t, true);
+	assert_int_equal(irqd_simdev_raise(d2, 3), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.ev[0].handle, hs);
+	assert_int_equal(w.ev[0].count, 3);
+
+	/* asleep on the futex, then a DIRECT attachment appears and only its source fires */
+	wait_in_thread(&w, &t, true);
+	assert_int_equal(irqd_attach(c, "sim1", IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT, NULL, &hd),
+			 0);
+	assert_int_equal(irqd_simdev_raise(d1, 5), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.ev[0].handle, hd);
+	assert_int_equal(w.ev[0].count, 5);
+
+	/* now asleep in epoll: a mailbox batch still wakes it (the wake eventfd) */
+	wait_in_thread(&w, &t, false);
+	assert_int_equal(irqd_simdev_raise(d2, 2), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.ev[0].handle, hs);
+	assert_int_equal(w.ev[0].count, 2);
+
+	/* and without the DIRECT attachment, back on the futex */
+	assert_int_equal(irqd_detach(c, hd), 0);
+	wait_in_thread(&w, &t, true);
+	assert_int_equal(irqd_simdev_raise(d2, 7), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.ev[0].count, 7);
+	irqd_simdev_close(d1);
+	irqd_simdev_close(d2);
 	irqd_disconnect(devc);
 	irqd_disconnect(c);
 	irqd_stop(&p);
@@ -714,6 +820,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_wait_timeout, harness_teardown),
 		cmocka_unit_test_teardown(test_poll_nonblocking, harness_teardown),
 		cmocka_unit_test_teardown(test_fd_epoll, harness_teardown),
+		cmocka_unit_test_teardown(test_futex_then_direct, harness_teardown),
 		cmocka_unit_test_teardown(test_batching_one_wakeup, harness_teardown),
 		cmocka_unit_test_teardown(test_wait_max_smaller, harness_teardown),
 		cmocka_unit_test_teardown(test_held_remainder, harness_teardown),
