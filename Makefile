@@ -5,6 +5,9 @@
 #   make bench        benchmarks (figures and ratios, one run)
 #   make demo         the README's demonstration on the embedded default (sim lines)
 #
+#   make install      PREFIX=/usr/local DESTDIR= : irqd, irqctl, libirqd (shared and static), headers,
+#                     pkg-config file, example configuration, systemd units, man pages
+#
 # Variant builds: `make VARIANT=asan` or `make VARIANT=tsan` put objects in build/<variant>/.
 
 VARIANT ?=
@@ -43,6 +46,11 @@ IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c report/svg.c
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
 LIBIRQD_A := $(B)/lib/libirqd.a
+# The shared client library: soname libirqd.so.$(SOVERSION), only irqd_* and omega0_* exported.
+VERSION := 0.3.0
+SOVERSION := 0
+LIBIRQD_SO := $(B)/lib/libirqd.so.$(VERSION)
+pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
 LIBCOALESCE_A := $(B)/lib/libcoalesce.a
 LIBCORE_A := $(B)/lib/libirqdcore.a
 
@@ -50,14 +58,26 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
-PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl
+PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO)
 
-.PHONY: all check check-plain check-asan check-tsan bench demo deps clean
+.PHONY: all check check-plain check-install install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(LIBIRQD_SO): $(call pic,$(CLIENT_SRC)) omega0-api/libirqd.map
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -shared -Wl,-soname,libirqd.so.$(SOVERSION) \
+		-Wl,--version-script=omega0-api/libirqd.map -Wl,-z,defs $(call pic,$(CLIENT_SRC)) \
+		-o $@ -pthread
+	ln -sf libirqd.so.$(VERSION) $(B)/lib/libirqd.so.$(SOVERSION)
+	ln -sf libirqd.so.$(SOVERSION) $(B)/lib/libirqd.so
 
 $(LIBCOALESCE_A): $(call obj,$(COALESCE_SRC))
 	@mkdir -p $(dir $@)
@@ -71,7 +91,7 @@ $(LIBIRQD_A): $(call obj,$(CLIENT_SRC))
 
 $(B)/bin/irqd: $(call obj,$(SERVER_SRC)) $(LIBCORE_A) $(LIBCOALESCE_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_URCU)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_URCU) -lsystemd
 $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_PCI) -lm
@@ -95,12 +115,54 @@ deps:
 
 check: deps
 	$(MAKE) check-plain
+	$(MAKE) check-install
 	$(MAKE) VARIANT=asan check-plain
 	$(MAKE) VARIANT=tsan check-plain
 	@echo "make check: all variants passed"
 
 check-plain: all
 	@tests/run-tests $(B)
+
+# --- installation ------------------------------------------------------------------------
+PREFIX ?= /usr/local
+DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/irqd
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+INSTALL ?= install
+
+install: $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_A) $(LIBIRQD_SO)
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig \
+		$(DESTDIR)$(INCLUDEDIR)/irqd $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(MANDIR)/man3 \
+		$(DESTDIR)$(DOCDIR) $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(B)/bin/irqd $(DESTDIR)$(SBINDIR)/irqd
+	$(INSTALL) -m 0755 $(B)/bin/irqctl $(DESTDIR)$(BINDIR)/irqctl
+	$(INSTALL) -m 0644 $(LIBIRQD_A) $(DESTDIR)$(LIBDIR)/libirqd.a
+	$(INSTALL) -m 0644 $(LIBIRQD_SO) $(DESTDIR)$(LIBDIR)/libirqd.so.$(VERSION)
+	ln -sf libirqd.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libirqd.so.$(SOVERSION)
+	ln -sf libirqd.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/libirqd.so
+	$(INSTALL) -m 0644 omega0-api/include/irqd/*.h $(DESTDIR)$(INCLUDEDIR)/irqd/
+	$(INSTALL) -m 0644 omega0-api/include/omega0.h $(DESTDIR)$(INCLUDEDIR)/omega0.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' dist/libirqd.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/libirqd.pc
+	$(INSTALL) -m 0644 dist/irqd.conf $(DESTDIR)$(DOCDIR)/irqd.conf.example
+	$(INSTALL) -d $(DESTDIR)$(SYSCONFDIR)/irqd
+	[ -e $(DESTDIR)$(SYSCONFDIR)/irqd/irqd.conf ] || \
+		$(INSTALL) -m 0644 dist/irqd.conf $(DESTDIR)$(SYSCONFDIR)/irqd/irqd.conf
+	sed -e 's|@SBINDIR@|$(SBINDIR)|' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|' dist/irqd.service.in \
+		> $(DESTDIR)$(UNITDIR)/irqd.service
+	$(INSTALL) -m 0644 dist/irqd.socket $(DESTDIR)$(UNITDIR)/irqd.socket
+	$(INSTALL) -m 0644 man/irqd.8 man/irqctl.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 man/libirqd.3 $(DESTDIR)$(MANDIR)/man3/
+
+# Installs into a scratch DESTDIR and builds and runs a separate client with pkg-config only.
+check-install: all
+	@tests/install/run $(B)
 
 bench: deps all
 	@bench/run $(B)

@@ -447,6 +447,15 @@ static bool process_session(struct session *s)
 	return true;
 }
 
+static bool process_sessions(void)
+{
+	bool any = false;
+	struct session *s;
+	cds_list_for_each_entry(s, &D.sessions, dnode)
+		any |= process_session(s);
+	return any;
+}
+
 static void process_timers(uint64_t now)
 {
 	while (D.heap_n && D.heap[0]->when <= now) {
@@ -696,10 +705,7 @@ static void *delivery_main(void *arg)
 		/* Say we may sleep, then look once more at what clients posted (they post, then look
 		 * at server_waiting): an answer is either seen here or rings the doorbell. */
 		atomic_store(&D.srv->status->server_waiting, 1);
-		bool busy = false;
-		struct session *s;
-		cds_list_for_each_entry(s, &D.sessions, dnode)
-			busy |= process_session(s);
+		bool busy = process_sessions();
 		busy |= process_commands();
 		busy |= !cds_list_empty(&D.recheck);
 		timerfd_update();
@@ -721,6 +727,9 @@ static void *delivery_main(void *arg)
 			case TAG_CMD:
 				if (read(D.srv->cmd_fd, &v, sizeof(v)) < 0)
 					v = 0;
+				/* answers first: a client that answered, then asks (stats, detach),
+				 * is served after its answer counted */
+				process_sessions();
 				process_commands();
 				break;
 			case TAG_TIMER:

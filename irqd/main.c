@@ -4,9 +4,12 @@
  *   irqd [--socket PATH] [--sim N] [--config FILE] [--foreground]
  *
  * Sets up the line table (sim lines from --sim or the configuration), the control socket and
- * the delivery thread, then serves until SIGTERM or SIGINT.
+ * the delivery thread, then serves until SIGTERM or SIGINT. Started by systemd with a socket
+ * unit, it serves the socket systemd hands over (sd_listen_fds) and says when it is ready
+ * (sd_notify); on its own it creates the socket.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <grp.h>
 #include <signal.h>
@@ -20,6 +23,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
 #include <urcu/urcu-memb.h>
 
 #include "config.h"
@@ -76,6 +80,26 @@ static int listen_on(const char *path, const struct config *cfg)
 		return -1;
 	}
 	return fd;
+}
+
+/* The socket systemd passed (socket activation): 1 and *fd, 0 if none, -1 if unusable. */
+static int activated_socket(int *fd)
+{
+	int n = sd_listen_fds(1);
+	if (n == 0)
+		return 0;
+	if (n != 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_SEQPACKET, 1, NULL, 0) <= 0) {
+		fprintf(stderr, "irqd: systemd passed %d sockets; irqd takes one listening "
+				"AF_UNIX SOCK_SEQPACKET socket (ListenSequentialPacket=)\n", n);
+		return -1;
+	}
+	*fd = SD_LISTEN_FDS_START;
+	if (fcntl(*fd, F_SETFD, FD_CLOEXEC) < 0 ||
+	    fcntl(*fd, F_SETFL, fcntl(*fd, F_GETFL) | O_NONBLOCK) < 0) {
+		perror("irqd: activated socket");
+		return -1;
+	}
+	return 1;
 }
 
 /* The status page clients read to know whether to ring: shared read-only. */
@@ -172,10 +196,15 @@ int main(int argc, char **argv)
 		perror("irqd: setup");
 		return 1;
 	}
-	srv.listen_fd = listen_on(socket_path, &cfg);
+	int activated = activated_socket(&srv.listen_fd);
+	if (activated < 0)
+		return 1;
+	if (!activated)
+		srv.listen_fd = listen_on(socket_path, &cfg);
 	if (srv.listen_fd < 0)
 		return 1;
-	if (!foreground && daemon(0, 0) < 0) {
+	/* under systemd (activated, or Type=notify) the service manager does the daemon's job */
+	if (!foreground && !activated && !getenv("NOTIFY_SOCKET") && daemon(0, 0) < 0) {
 		perror("irqd: daemon");
 		return 1;
 	}
@@ -212,11 +241,14 @@ int main(int argc, char **argv)
 	}
 	urcu_memb_unregister_thread();
 	if (foreground)
-		fprintf(stderr, "irqd: serving %s with %u simulated lines\n", socket_path,
-			cfg.sim_lines);
+		fprintf(stderr, "irqd: serving %s with %u simulated lines\n",
+			activated ? "the socket systemd passed" : socket_path, cfg.sim_lines);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %u lines", cfg.sim_lines);
 	r = server_run(&srv);
+	sd_notify(0, "STOPPING=1");
 	delivery_stop(&srv);
 	urcu_memb_barrier();
-	unlink(socket_path);
+	if (!activated)   /* systemd's socket stays for the next activation */
+		unlink(socket_path);
 	return r < 0 ? 1 : 0;
 }
