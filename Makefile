@@ -60,7 +60,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO)
 
-.PHONY: all check check-plain check-install install bench demo deps clean
+.PHONY: all check check-plain check-install check-deb install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -116,6 +116,7 @@ deps:
 check: deps
 	$(MAKE) check-plain
 	$(MAKE) check-install
+	$(MAKE) check-deb
 	$(MAKE) VARIANT=asan check-plain
 	$(MAKE) VARIANT=tsan check-plain
 	@echo "make check: all variants passed"
@@ -163,6 +164,10 @@ install: $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_A) $(LIBIRQD_SO)
 # Installs into a scratch DESTDIR and builds and runs a separate client with pkg-config only.
 check-install: all
 	@tests/install/run $(B)
+
+# Builds the Debian packages, lintian, installs, uses, purges (root).
+check-deb:
+	@tests/deb/run
 
 bench: deps all
 	@bench/run $(B)
