@@ -41,7 +41,7 @@ SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/so
 		irqd/source_eventfd.c irqd/config.c irqd/policy.c irqd/profile.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
 		irqd/core/hist.c
-IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c report/svg.c
+IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 

@@ -1,7 +1,8 @@
 /*
  * irqctl - look at and drive irqd.
  *
- *   irqctl [--socket PATH] lines
+ *   irqctl [--socket PATH] lines [--json] [--noheadings]
+ *   irqctl [--socket PATH] top [--interval S] [--count N] [--no-latency]
  *   irqctl [--socket PATH] stats [--json]
  *   irqctl [--socket PATH] watch LINE [--count N] [--shared]
  *   irqctl [--socket PATH] raise LINE [--count N] [--rate HZ]
@@ -26,6 +27,7 @@
 #include "irqctl.h"
 #include "pci.h"
 #include "profile.h"
+#include "top.h"
 
 static const char *socket_path;
 
@@ -40,7 +42,9 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: irqctl [--socket PATH] COMMAND\n"
-		"  lines                                     the lines irqd serves\n"
+		"  lines [--json] [--noheadings]             the lines irqd serves (like lsirq)\n"
+		"  top [--interval S] [--count N] [--no-latency]\n"
+		"                                            live view of the lines (like irqtop)\n"
 		"  stats [--json]                            counters per line and per client\n"
 		"  watch LINE [--count N] [--shared]         print each notification, answer handled\n"
 		"  raise LINE [--count N] [--rate HZ]        raise a simulated line\n"
@@ -76,8 +80,9 @@ static bool parse_seconds(const char *s, double *out)
 /* Options after the command: --name VALUE pairs and bare flags. */
 struct opts {
 	uint64_t count, rate, usecs, frames;
-	bool json, shared, have_usecs, have_frames, have_adaptive, adaptive;
+	bool json, shared, have_usecs, have_frames, have_adaptive, adaptive, noheadings;
 	struct profile_opts profile;
+	struct top_opts top;
 };
 
 static int parse_opts(int argc, char **argv, struct opts *o)
@@ -97,6 +102,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			i++;
 		} else if (!strcmp(a, "--shared")) {
 			o->shared = true;
+		} else if (!strcmp(a, "--noheadings")) {
+			o->noheadings = true;
+		} else if (!strcmp(a, "--no-latency")) {
+			o->top.no_latency = true;
+		} else if (!strcmp(a, "--interval") && v && parse_seconds(v, &o->top.interval)) {
+			i++;
 		} else if (!strcmp(a, "--count") && v && parse_u64(v, &o->count)) {
 			i++;
 		} else if (!strcmp(a, "--rate") && v && parse_u64(v, &o->rate)) {
@@ -132,16 +143,40 @@ static const char *trigger_name(enum irqd_trigger t)
 	return t == IRQD_LEVEL ? "level" : "edge";
 }
 
-static int cmd_lines(struct irqd_client *c)
+/* Like lsirq: aligned columns, or --json, optionally without the heading. */
+static int cmd_lines(struct irqd_client *c, const struct opts *o)
 {
 	struct irqd_line_desc d;
-	printf("%-5s %-24s %-8s %-7s %7s %s\n", "ID", "NAME", "SOURCE", "TRIGGER", "SHARERS",
-	       "FLAGS");
+	if (o->json)
+		printf("{\"lines\":[");
+	else if (!o->noheadings)
+		printf("%-5s %-24s %-8s %-7s %7s %12s %s\n", "ID", "NAME", "SOURCE", "TRIGGER",
+		       "SHARERS", "TOTAL", "FLAGS");
 	int r;
-	for (r = irqd_line_next(c, NULL, &d); r == 0; r = irqd_line_next(c, &d, &d))
-		printf("%-5u %-24s %-8s %-7s %7u %s\n", d.id, d.name, d.source,
-		       trigger_name(d.trigger), d.attachments,
-		       (d.flags & IRQD_LINE_EXCLUSIVE) ? "exclusive" : "-");
+	bool first = true;
+	for (r = irqd_line_next(c, NULL, &d); r == 0; r = irqd_line_next(c, &d, &d)) {
+		struct irqd_line_stats st;
+		if (irqd_line_stats(c, d.name, &st) < 0)
+			continue; /* deleted meanwhile */
+		const char *flags = (st.flags & IRQD_LINE_DISABLED) ? "disabled"
+				    : (d.flags & IRQD_LINE_EXCLUSIVE) ? "exclusive"
+								      : "-";
+		if (o->json)
+			printf("%s{\"id\":%u,\"name\":\"%s\",\"source\":\"%s\",\"trigger\":\"%s\","
+			       "\"sharers\":%u,\"total\":%" PRIu64 ",\"exclusive\":%s,"
+			       "\"masked\":%s,\"disabled\":%s}",
+			       first ? "" : ",", d.id, d.name, d.source, trigger_name(d.trigger),
+			       d.attachments, st.raised,
+			       (d.flags & IRQD_LINE_EXCLUSIVE) ? "true" : "false",
+			       (st.flags & IRQD_LINE_MASKED) ? "true" : "false",
+			       (st.flags & IRQD_LINE_DISABLED) ? "true" : "false");
+		else
+			printf("%-5u %-24s %-8s %-7s %7u %12" PRIu64 " %s\n", d.id, d.name, d.source,
+			       trigger_name(d.trigger), d.attachments, st.raised, flags);
+		first = false;
+	}
+	if (o->json)
+		printf("]}\n");
 	return r == -ENOENT ? 0 : die("lines", r);
 }
 
@@ -338,7 +373,8 @@ int main(int argc, char **argv)
 			  !strcmp(cmd, "coalesce") || !strcmp(cmd, "enable") ||
 			  !strcmp(cmd, "profile");
 	/* errors are one line on stderr (the usage text is for no command or --help) */
-	if (!needs_line && strcmp(cmd, "lines") && strcmp(cmd, "stats") && strcmp(cmd, "pci")) {
+	if (!needs_line && strcmp(cmd, "lines") && strcmp(cmd, "stats") && strcmp(cmd, "pci") &&
+	    strcmp(cmd, "top")) {
 		fprintf(stderr, "irqctl: unknown command '%s' (irqctl --help lists them)\n", cmd);
 		return 2;
 	}
@@ -349,7 +385,7 @@ int main(int argc, char **argv)
 		}
 		line = argv[i++];
 	}
-	struct opts o = { .profile.seconds = 5 };
+	struct opts o = { .profile.seconds = 5, .top.interval = 1 };
 	if (parse_opts(argc - i, argv + i, &o) < 0)
 		return 2;
 	if (!strcmp(cmd, "pci"))
@@ -359,7 +395,11 @@ int main(int argc, char **argv)
 	if (r < 0)
 		return die("connect", r);
 	if (!strcmp(cmd, "lines"))
-		r = cmd_lines(c);
+		r = cmd_lines(c, &o);
+	else if (!strcmp(cmd, "top")) {
+		o.top.count = o.count;
+		r = top_cmd(c, &o.top);
+	}
 	else if (!strcmp(cmd, "stats"))
 		r = cmd_stats(c, o.json);
 	else if (!strcmp(cmd, "watch"))
