@@ -21,14 +21,23 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "sharer.h"
 
 /* ---- a failing test leaves a background irqctl running: the teardown ends it, and (through
  * harness_teardown) the test's irqd ------------------------------------------------------------ */
 
 static pid_t bg_pid; /* a background irqctl, if any */
 
+static char tmux_sock[64];
+
 static int teardown(void **state)
 {
+	if (tmux_sock[0]) {
+		char cmd[128];
+		snprintf(cmd, sizeof(cmd), "tmux -L %s kill-server 2>/dev/null", tmux_sock);
+		if (system(cmd) < 0)
+			(void)0;
+	}
 	if (bg_pid > 0) {
 		kill(bg_pid, SIGKILL);
 		waitpid(bg_pid, NULL, 0);
@@ -318,18 +327,20 @@ static void test_lines(void **state)
 	expect_ok(r);
 	assert_int_equal(count_lines(r->out), 5);
 	char *save, *row = strtok_r(r->out, "\n", &save);
-	char f[6][32];
-	assert_int_equal(sscanf(row, "%31s %31s %31s %31s %31s %31s", f[0], f[1], f[2], f[3], f[4],
-				f[5]), 6);
+	char f[7][32];
+	assert_int_equal(sscanf(row, "%31s %31s %31s %31s %31s %31s %31s", f[0], f[1], f[2], f[3],
+				f[4], f[6], f[5]), 7);
 	assert_string_equal(f[0], "ID");
 	assert_string_equal(f[1], "NAME");
 	assert_string_equal(f[4], "SHARERS");
+	assert_string_equal(f[6], "TOTAL");
 	for (int i = 0; i < 4; i++) {
 		row = strtok_r(NULL, "\n", &save);
 		assert_non_null(row);
-		unsigned id, sharers;
-		assert_int_equal(sscanf(row, "%u %31s %31s %31s %u %31s", &id, f[1], f[2], f[3],
-					&sharers, f[5]), 6);
+		unsigned id, sharers, total;
+		assert_int_equal(sscanf(row, "%u %31s %31s %31s %u %u %31s", &id, f[1], f[2], f[3],
+					&sharers, &total, f[5]), 7);
+		assert_int_equal(total, 0);
 		char name[16];
 		snprintf(name, sizeof(name), "sim%d", i);
 		assert_int_equal(id, i);
@@ -570,6 +581,98 @@ static void test_stats_json_latency(void **state)
 	python_json_check(out, p.dir, script);
 	irqd_simdev_close(dev);
 	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
+/* ---- irqctl top in a terminal (tmux) ------------------------------------------------------ */
+
+static struct result *tmux(const char *a1, const char *a2, const char *a3, const char *a4)
+{
+	char *argv[] = { "tmux", "-L", tmux_sock, (char *)a1, (char *)a2, (char *)a3, (char *)a4,
+			 NULL };
+	return run_argv(argv);
+}
+
+/* The screen's text, or NULL when the session is gone. */
+static const char *screen(void)
+{
+	struct result *r = tmux("capture-pane", "-p", "-t", "top");
+	return r->status == 0 ? r->out : NULL;
+}
+
+/* The first table row's line name (after the "LINE" heading). */
+static bool first_row_is(const char *s, const char *name)
+{
+	const char *h = s ? strstr(s, "\nLINE ") : NULL;
+	const char *row = h ? strchr(h + 1, '\n') : NULL;
+	return row && !strncmp(row + 1, name, strlen(name)) && row[1 + strlen(name)] == ' ';
+}
+
+static void test_top_tmux(void **state)
+{
+	(void)state;
+	char *probe[] = { "tmux", "-V", NULL };
+	if (run_argv(probe)->status != 0)
+		fail_msg("tmux is not installed (scripts/install-deps installs it)");
+	struct irqd_proc p;
+	irqd_start(&p, 3, "line sim1 trigger=edge\n");
+	snprintf(tmux_sock, sizeof(tmux_sock), "irqd-test-%d", (int)getpid());
+	struct raiser rs = { .line = "sim1", .n = 100000000, .gap_ns = 1000000 };
+	pid_t raiser = spawn(raiser_main, &p, &rs);
+	char cmd[PATH_MAX + 256];
+	snprintf(cmd, sizeof(cmd), "IRQD_SOCKET=%s %s top --interval 0.3", p.sock, irqctl_path);
+	char *start[] = { "tmux", "-L", tmux_sock, "new-session", "-d", "-s", "top", "-x", "120",
+			  "-y", "30", cmd, NULL };
+	expect_ok(run_argv(start));
+	const char *s;
+	/* sorted by rate: the raised line first, with its rate, its p99 measured */
+	if (!WAIT_UNTIL((s = screen()) && strstr(s, "sort: rate") && first_row_is(s, "sim1") &&
+				strstr(s, "keys: r rate"),
+			20000))
+		fail_msg("top did not show sim1 first by rate:\n%s", s ? s : "(no screen)");
+	unsigned rate = 0;
+	char name[32], trig[16];
+	const char *row = strchr(strstr(s, "\nLINE ") + 1, '\n') + 1;
+	assert_int_equal(sscanf(row, "%31s %15s %u", name, trig, &rate), 3);
+	assert_string_equal(trig, "edge");
+	assert_true(rate > 0);
+	/* 'n': sorted by name */
+	expect_ok(tmux("send-keys", "-t", "top", "n"));
+	if (!WAIT_UNTIL((s = screen()) && strstr(s, "sort: name") && first_row_is(s, "sim0"), 10000))
+		fail_msg("top did not sort by name:\n%s", s ? s : "(no screen)");
+	/* 'q': quits, the terminal's screen restored and the session ends with it */
+	expect_ok(tmux("send-keys", "-t", "top", "q"));
+	assert_true(WAIT_UNTIL(tmux("has-session", "-t", "top", NULL)->status != 0, 10000));
+	tmux("kill-server", NULL, NULL, NULL);
+	kill(raiser, SIGTERM);
+	reap(raiser);
+	irqd_stop(&p);
+}
+
+/* Not a terminal: plain tables, --count of them. */
+static void test_top_plain(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 2, NULL);
+	struct result *r = ctl(p.sock, "top", "--interval", "0.2", "--count", "3", NULL);
+	expect_ok(r);
+	int tables = 0;
+	for (const char *t = r->out; (t = strstr(t, "\nLINE ")); t++)
+		tables++;
+	assert_int_equal(tables, 3);
+	assert_non_null(strstr(r->out, "sort: rate"));
+	assert_null(strstr(r->out, "\033["));   /* no terminal control */
+	/* lines like lsirq: --noheadings and --json */
+	r = ctl(p.sock, "lines", "--noheadings", NULL);
+	expect_ok(r);
+	assert_int_equal(count_lines(r->out), 2);
+	assert_true(!strncmp(r->out, "0 ", 2));
+	r = ctl(p.sock, "lines", "--json", NULL);
+	expect_ok(r);
+	if (!json_valid(r->out))
+		fail_msg("lines --json is not valid JSON:\n%s", r->out);
+	assert_non_null(strstr(r->out, "{\"id\":1,\"name\":\"sim1\",\"source\":\"sim\""));
 	irqd_stop(&p);
 }
 
@@ -838,6 +941,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_stats_json, teardown),
 		cmocka_unit_test_teardown(test_profile, teardown),
 		cmocka_unit_test_teardown(test_stats_json_latency, teardown),
+		cmocka_unit_test_teardown(test_top_tmux, teardown),
+		cmocka_unit_test_teardown(test_top_plain, teardown),
 		cmocka_unit_test_teardown(test_watch, teardown),
 		cmocka_unit_test_teardown(test_watch_edge_burst, teardown),
 		cmocka_unit_test_teardown(test_coalesce_enable, teardown),
