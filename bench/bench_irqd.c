@@ -3,7 +3,8 @@
  *
  *   bench_irqd --irqd PATH [--out DIR] [--events N] [--burst M] [--rounds R] [--only TEXT]
  *
- * --events: latency events per row (default 4000), run in R interleaved rounds (default 20);
+ * --events: latency events per row (default 4000), run in R interleaved rounds (default 20, the
+ * rows in a new order each round);
  * --burst: events per throughput row (default 1,000,000); --only: the rows whose name contains
  * one of the comma-separated TEXT (targets are then not evaluated).
  *
@@ -1004,10 +1005,22 @@ int main(int argc, char **argv)
 	/* Latency rows in interleaved rounds: a noisy moment of the machine falls on every row
 	 * alike instead of on whichever row ran then. */
 	run_events = n_lat / rounds;
+	unsigned order[sizeof(rows) / sizeof(rows[0])], n_order = 0;
+	for (unsigned i = 0; i < n; i++)
+		if (rows[i].phase == LATENCY && !rows[i].skip)
+			order[n_order++] = i;
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	for (unsigned round = 0; round < rounds; round++) {
-		for (unsigned i = 0; i < n; i++)
-			if (rows[i].phase == LATENCY && !rows[i].skip)
-				run_row(&rows[i]);
+		/* and in a new order each round (Fisher-Yates, fixed seed): what a row leaves
+		 * behind (a spinning CPU, 1,024 lines to free) weighs on every row in turn */
+		for (unsigned i = n_order - 1; i > 0; i--) {
+			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+			unsigned j = (unsigned)(seed % (i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (unsigned i = 0; i < n_order; i++)
+			run_row(&rows[order[i]]);
 		fprintf(stderr, "  latency round %u of %u done\n", round + 1, rounds);
 	}
 	run_events = n_burst;

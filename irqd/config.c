@@ -77,6 +77,9 @@ static int parse_line(struct config *cfg, char **w, int nw, unsigned lineno, cha
 	} else if (!strcmp(k, "sim-lines")) {
 		if (nw != 2 || parse_u32(w[1], 10, IRQD_LINES_MAX / 2, &cfg->sim_lines))
 			FAIL("sim-lines takes a number from 0 to %u", IRQD_LINES_MAX / 2);
+	} else if (!strcmp(k, "rt-priority")) {
+		if (nw != 2 || parse_u32(w[1], 10, 99, &cfg->rt_priority))
+			FAIL("rt-priority takes a number from 0 (off) to 99");
 	} else if (!strcmp(k, "profile")) {
 		if (nw != 2 || (strcmp(w[1], "on") && strcmp(w[1], "off")))
 			FAIL("profile takes on or off");

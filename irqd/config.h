@@ -8,6 +8,9 @@
  *   max-clients N               connections beyond N are refused (default 256)
  *   ack-deadline-ms N           default ack deadline of level lines (default 1000)
  *   sim-lines N                 simulated lines sim0..simN-1 (the command line's --sim wins)
+ *   rt-priority N               run the delivery thread SCHED_FIFO at priority N (1..99), as
+ *                               Linux runs its interrupt threads (at 50); 0, the default: not
+ *                               (needs CAP_SYS_NICE; without it irqd says so and runs normally)
  *   profile on|off              keep latency histograms of every line from the start (default
  *                               off: a line is profiled while a client asks, `irqctl profile`)
  *   line NAME [trigger=level|edge] [ack-deadline-ms=N]
@@ -50,6 +53,7 @@ struct config {
 	uint32_t ack_deadline_ms;
 	uint32_t sim_lines;
 	bool profile;
+	uint32_t rt_priority;
 	unsigned n_rules, n_lines;
 	struct config_rule rules[CONFIG_MAX_RULES];
 	struct config_line lines[CONFIG_MAX_LINES];

@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,7 @@
 #include <urcu/urcu-memb.h>
 #include <urcu/rculist.h>
 
+#include "config.h"
 #include "irqd.h"
 #include "probes.h"
 
@@ -768,6 +770,15 @@ int delivery_start(struct server *srv)
 	if (err)
 		return -err;
 	pthread_setname_np(D.thread, "irqd-delivery");
+	if (srv->cfg->rt_priority) {
+		/* the interrupt path should not wait behind ordinary work, nor pay the fair
+		 * scheduler for CPU it spent serving other lines */
+		struct sched_param sp = { .sched_priority = (int)srv->cfg->rt_priority };
+		err = pthread_setschedparam(D.thread, SCHED_FIFO, &sp);
+		if (err)
+			fprintf(stderr, "irqd: rt-priority %u: %s; the delivery thread runs "
+				"SCHED_OTHER\n", srv->cfg->rt_priority, strerror(err));
+	}
 	return 0;
 }
 

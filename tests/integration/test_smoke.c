@@ -1,5 +1,11 @@
-/* test_smoke.c - the shortest end-to-end path: a level line, one driver, one device. */
+/* test_smoke.c - the shortest end-to-end path: a level line, one driver, one device; and the
+ * delivery thread's real-time priority. */
+#include <dirent.h>
+#include <sched.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -37,10 +43,54 @@ static void test_level_roundtrip(void **state)
 	irqd_stop(&p);
 }
 
+/* `rt-priority 50`: the delivery thread runs SCHED_FIFO at 50, as Linux's interrupt threads do;
+ * the other threads stay ordinary. */
+static void test_rt_priority(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 1, "rt-priority 50\n");
+	char path[320], comm[32];
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)p.pid);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	int fifo = 0, other = 0;
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)p.pid, e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f || !fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		if (f)
+			fclose(f);
+		struct sched_param sp;
+		int policy = sched_getscheduler((pid_t)atoi(e->d_name));
+		assert_int_equal(sched_getparam((pid_t)atoi(e->d_name), &sp), 0);
+		if (!strncmp(comm, "irqd-delivery", 13)) {
+			assert_int_equal(policy, SCHED_FIFO);
+			assert_int_equal(sp.sched_priority, 50);
+			fifo++;
+		} else {
+			assert_int_equal(policy, SCHED_OTHER);
+			other++;
+		}
+	}
+	closedir(d);
+	assert_int_equal(fifo, 1);
+	assert_true(other >= 1);
+	/* and it still delivers */
+	struct irqd_client *c = client(&p);
+	assert_int_equal(line_stats(c, "sim0").raised, 0);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_level_roundtrip, harness_teardown),
+		cmocka_unit_test_teardown(test_rt_priority, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
