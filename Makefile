@@ -4,6 +4,7 @@
 #   make check        unit + integration tests, plain and under ASan+UBSan and TSan
 #   make bench        benchmarks (figures and ratios, one run)
 #   make demo         the README's demonstration on the embedded default (sim lines)
+#   make fuzz         every libFuzzer target for FUZZ_SECONDS (600) each
 #
 #   make install      PREFIX=/usr/local DESTDIR= : irqd, irqctl, libirqd (shared and static), headers,
 #                     pkg-config file, example configuration, systemd units, man pages
@@ -60,7 +61,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO)
 
-.PHONY: all check check-plain check-install check-deb install bench demo deps clean
+.PHONY: all check check-plain check-install check-deb check-fuzz fuzz install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -117,12 +118,41 @@ check: deps
 	$(MAKE) check-plain
 	$(MAKE) check-install
 	$(MAKE) check-deb
+	$(MAKE) check-fuzz
 	$(MAKE) VARIANT=asan check-plain
 	$(MAKE) VARIANT=tsan check-plain
 	@echo "make check: all variants passed"
 
 check-plain: all
 	@tests/run-tests $(B)
+
+# --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
+FUZZ_CC ?= clang
+F := build/fuzz
+FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined
+FUZZ_TARGETS := $(patsubst fuzz/%.c,$(F)/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_SERVER_OBJ := $(patsubst %.c,$(F)/obj/%.o,$(filter-out irqd/main.c,$(SERVER_SRC)) \
+	$(CORE_SRC) $(COALESCE_SRC))
+FUZZ_SECONDS ?= 600
+
+$(F)/obj/fuzz/%.o: fuzz/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer -MMD -MP -c $< -o $@
+$(F)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(CFLAGS_BASE) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+$(F)/fuzz_server: $(F)/obj/fuzz/fuzz_server.o $(FUZZ_SERVER_OBJ)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS_URCU) -pthread
+$(F)/fuzz_config: $(F)/obj/fuzz/fuzz_config.o $(F)/obj/irqd/config.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@
+
+# A short run of every target from the committed seeds (make check); `make fuzz` runs each for
+# FUZZ_SECONDS and keeps what it finds in build/fuzz/corpus-NAME.
+check-fuzz: deps $(FUZZ_TARGETS)
+	@fuzz/run $(F) 10
+fuzz: deps $(FUZZ_TARGETS)
+	@fuzz/run $(F) $(FUZZ_SECONDS)
 
 # --- installation ------------------------------------------------------------------------
 PREFIX ?= /usr/local

@@ -11,16 +11,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <systemd/sd-daemon.h>
@@ -47,41 +42,6 @@ static void usage(FILE *f)
 		IRQD_SOCKET_ENV, IRQD_DEFAULT_SOCKET);
 }
 
-/* A socket path nobody answers on is stale (a crashed irqd): remove it. A live one is an error. */
-static int listen_on(const char *path, const struct config *cfg)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "irqd: socket path too long: %s\n", path);
-		return -1;
-	}
-	strcpy(sa.sun_path, path);
-	int probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
-		fprintf(stderr, "irqd: another irqd is serving %s\n", path);
-		close(probe);
-		return -1;
-	}
-	if (probe >= 0)
-		close(probe);
-	unlink(path);
-	if (!strcmp(path, IRQD_DEFAULT_SOCKET))
-		mkdir("/run/irqd", 0755);
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	mode_t old = umask(0177); /* never world-writable, even for an instant */
-	int r = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || chmod(path, cfg->socket_mode) < 0 ||
-	    (cfg->socket_gid != (gid_t)-1 && chown(path, (uid_t)-1, cfg->socket_gid) < 0) ||
-	    listen(fd, 128) < 0) {
-		fprintf(stderr, "irqd: cannot serve on %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
-}
-
 /* The socket systemd passed (socket activation): 1 and *fd, 0 if none, -1 if unusable. */
 static int activated_socket(int *fd)
 {
@@ -100,29 +60,6 @@ static int activated_socket(int *fd)
 		return -1;
 	}
 	return 1;
-}
-
-/* The status page clients read to know whether to ring: shared read-only. */
-static int status_page(void)
-{
-	int fd = memfd_create("irqd-status", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0 || ftruncate(fd, sizeof(struct irqd_status)) < 0)
-		return -1;
-	srv.status = mmap(NULL, sizeof(struct irqd_status), PROT_READ | PROT_WRITE, MAP_SHARED,
-			  fd, 0);
-	if (srv.status == MAP_FAILED)
-		return -1;
-	/* A read-only descriptor is not enough: a client can open /proc/self/fd/N read-write
-	 * (a memfd is mode 0777) and clear server_waiting for everybody. From here on only our
-	 * own mapping can write the page. */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0)
-		return -1;
-	srv.status->magic = IRQD_SHM_MAGIC;
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	int ro = open(path, O_RDONLY | O_CLOEXEC);
-	close(fd);
-	return ro;
 }
 
 int main(int argc, char **argv)
@@ -184,15 +121,7 @@ int main(int argc, char **argv)
 	if (sim >= 0)
 		cfg.sim_lines = (uint32_t)sim;
 
-	srv.cfg = &cfg;
-	srv.self_uid = geteuid();
-	srv.start_ns = now_ns();
-	CDS_INIT_LIST_HEAD(&srv.sessions);
-	cds_wfcq_init(&srv.cmd_head, &srv.cmd_tail);
-	srv.cmd_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	srv.done_fd = eventfd(0, EFD_CLOEXEC);
-	srv.status_fd = status_page();
-	if (srv.cmd_fd < 0 || srv.done_fd < 0 || srv.status_fd < 0) {
+	if (server_init(&srv, &cfg) < 0) {
 		perror("irqd: setup");
 		return 1;
 	}
@@ -200,7 +129,7 @@ int main(int argc, char **argv)
 	if (activated < 0)
 		return 1;
 	if (!activated)
-		srv.listen_fd = listen_on(socket_path, &cfg);
+		srv.listen_fd = server_listen(socket_path, &cfg);
 	if (srv.listen_fd < 0)
 		return 1;
 	/* under systemd (activated, or Type=notify) the service manager does the daemon's job */
@@ -230,16 +159,8 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	urcu_memb_register_thread();
-	for (uint32_t i = 0; i < cfg.sim_lines; i++) {
-		char name[IRQD_NAME_MAX];
-		snprintf(name, sizeof(name), "sim%u", i);
-		if (!server_line_add(&srv, name, IRQD_LEVEL)) {
-			fprintf(stderr, "irqd: cannot create line %s\n", name);
-			return 1;
-		}
-	}
-	urcu_memb_unregister_thread();
+	if (server_add_sim_lines(&srv) < 0)
+		return 1;
 	if (foreground)
 		fprintf(stderr, "irqd: serving %s with %u simulated lines\n",
 			activated ? "the socket systemd passed" : socket_path, cfg.sim_lines);
