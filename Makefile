@@ -5,6 +5,7 @@
 #   make bench        benchmarks (figures and ratios, one run)
 #   make demo         the README's demonstration on the embedded default (sim lines)
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (600) each
+#   make soak         64 clients on 256 lines, SOAK_EVENTS (10^9) events, memory kept flat
 #
 #   make install      PREFIX=/usr/local DESTDIR= : irqd, irqctl, libirqd (shared and static), headers,
 #                     pkg-config file, example configuration, systemd units, man pages
@@ -61,7 +62,7 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO)
 
-.PHONY: all check check-plain check-install check-deb check-fuzz fuzz install bench demo deps clean
+.PHONY: all check check-plain check-install check-deb check-fuzz fuzz soak install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
 
 $(B)/obj/%.o: %.c
@@ -153,6 +154,14 @@ check-fuzz: deps $(FUZZ_TARGETS)
 	@fuzz/run $(F) 10
 fuzz: deps $(FUZZ_TARGETS)
 	@fuzz/run $(F) $(FUZZ_SECONDS)
+
+# --- soak: tests/integration/test_soak with 10^9 events (about 6 minutes here), memory compared between the
+# first and the last minute; `make soak VARIANT=asan` (or tsan) runs it under a sanitizer
+SOAK_EVENTS ?= 1000000000
+SOAK_WINDOW_S ?= 60
+soak: deps $(B)/bin/irqd $(B)/tests/test_soak
+	TSAN_OPTIONS="suppressions=$(CURDIR)/tests/tsan.supp exitcode=66" \
+		SOAK_EVENTS=$(SOAK_EVENTS) SOAK_WINDOW_S=$(SOAK_WINDOW_S) $(B)/tests/test_soak
 
 # --- installation ------------------------------------------------------------------------
 PREFIX ?= /usr/local

@@ -39,7 +39,7 @@ struct irqd_client *client(const struct irqd_proc *p);
 /* Run fn(arg) in a child process (a separate client). Returns its pid, which is recorded as a
  * live child (harness_teardown() kills it if the test fails before reaping it); fails the test
  * if more than HARNESS_MAX_CHILDREN children are live at once. */
-#define HARNESS_MAX_CHILDREN 64
+#define HARNESS_MAX_CHILDREN 128
 pid_t spawn(int (*fn)(const struct irqd_proc *, void *), const struct irqd_proc *p, void *arg);
 /* Wait for a child; returns its exit status, or 128+signal. Forgets the child. */
 int reap(pid_t pid);
