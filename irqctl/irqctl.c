@@ -299,10 +299,12 @@ static int cmd_watch(struct irqd_client *c, const char *line, const struct opts 
 			const char *ans = "-";
 			uint64_t events = ev[i].count;
 			if (ev[i].occurrence) {
-				/* a level occurrence stands for every event the device had pending */
+				/* a level occurrence stands for every event the device had pending;
+				 * one another sharer serviced still counts once, so that sharers
+				 * watching the same line all come to their --count */
 				uint64_t serviced = dev ? irqd_simdev_service(dev) : 1;
 				bool mine = serviced > 0;
-				events = serviced;
+				events = mine ? serviced : 1;
 				r = irqd_answer(c, ev[i].handle, ev[i].occurrence,
 						mine ? IRQD_HANDLED : IRQD_NOT_MINE);
 				if (r < 0)

@@ -744,6 +744,44 @@ static void test_watch(void **state)
 	irqd_stop(&p);
 }
 
+/* Two watchers sharing a level line (what `make demo` shows): each sees every occurrence and
+ * both reach their --count, whichever of them serviced the device. */
+static void test_watch_shared(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 1, NULL);
+	struct irqd_client *c = client(&p);
+	char *argv[] = { irqctl_path, "--socket", p.sock, "watch", "sim0", "--shared", "--count", "5",
+			 NULL };
+	struct proc w[2];
+	for (int i = 0; i < 2; i++)
+		proc_start(&w[i], argv);
+	bg_pid = w[0].pid;
+	assert_true(WAIT_UNTIL(line_stats(c, "sim0").attachments == 2, 10000));
+	for (uint64_t k = 1; k <= 5; k++) {
+		expect_ok(ctl(p.sock, "raise", "sim0", NULL));
+		assert_true(WAIT_UNTIL(line_stats(c, "sim0").handled == k &&
+					       !(line_stats(c, "sim0").flags & IRQD_LINE_MASKED),
+				       10000));
+	}
+	static char out[2][65536];
+	for (int i = 0; i < 2; i++) {
+		size_t n = 0;
+		char err[4096];
+		int st = proc_finish(&w[i], out[i], sizeof(out[i]), &n, err, sizeof(err), 20000);
+		if (st != 0 || err[0])
+			fail_msg("watcher %d exited %d: %s", i, st, err);
+		assert_int_equal(count_lines(out[i]), 1 + 5);
+	}
+	bg_pid = 0;
+	struct irqd_line_stats ls = line_stats(c, "sim0");
+	assert_int_equal(ls.handled, 5);
+	assert_int_equal(ls.not_mine, 5);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
 /* On an edge line `raise --count 3` is three events: watch --count 3 sees exactly three (in one
  * to three notifications) and exits. */
 static void test_watch_edge_burst(void **state)
@@ -944,6 +982,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_top_tmux, teardown),
 		cmocka_unit_test_teardown(test_top_plain, teardown),
 		cmocka_unit_test_teardown(test_watch, teardown),
+		cmocka_unit_test_teardown(test_watch_shared, teardown),
 		cmocka_unit_test_teardown(test_watch_edge_burst, teardown),
 		cmocka_unit_test_teardown(test_coalesce_enable, teardown),
 		cmocka_unit_test_teardown(test_errors, teardown),
