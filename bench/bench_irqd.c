@@ -81,11 +81,15 @@ struct row {
 	struct irqd_coalesce_params co;
 	unsigned sharers;             /* SIM level: 1 owner of the device + NOT_MINE others */
 	unsigned lines;               /* LINES */
+	bool storm;                   /* an interrupt storm on sim3 meanwhile */
 	/* results, summed over the row's runs */
 	struct hist_snapshot lat;
 	double round_p50[MAX_ROUNDS];   /* latency rows: each round's median, for paired ratios */
 	unsigned n_rounds;
 	uint64_t events, wakeups, wake_events, cpu_ns;
+	uint64_t storm_occurrences, storm_disables;
+	uint64_t storm_final_occurrences, storm_final_disables;   /* the storm run to its end */
+	double storm_final_s;
 	double secs, bytes_per_line;
 	bool has_wakeups, has_cpu, lost;
 	bool skip;                    /* not selected by --only */
@@ -95,6 +99,9 @@ struct row {
 struct shared {
 	_Atomic unsigned ready;       /* drivers attached */
 	_Atomic int lines_ready;      /* LINES: the device created them */
+	_Atomic int storm_ready;      /* the storm runs */
+	bool storm_to_the_end;        /* the storm runs until the storm rule disables the line */
+	uint64_t storm_occurrences, storm_disables, storm_ns;
 	_Atomic int stop;             /* the row is over: drivers that are not the owner leave */
 	_Atomic uint64_t reg;         /* POLL: the device's event counter register */
 	_Atomic uint64_t received;    /* events the owner driver got */
@@ -420,6 +427,57 @@ static void driver_irqd(const struct row *r, bool owner)
 	irqd_disconnect(c);
 }
 
+/* ---- the storm: a level line nobody services ---------------------------------------------------- */
+
+/*
+ * The storm line's one driver answers NOT_MINE without servicing the device, which asserts for
+ * ever: irqd refires the line on every unmask, as fast as the driver answers (it spins, on a CPU
+ * of its own when there is one), until the storm rule disables it. The line is enabled again at
+ * the start of every run.
+ */
+static void storm_main(void)
+{
+	pin(0, ncpus > 1 ? 1 : 0);
+	struct irqd_client *c;
+	struct irqd_simdev *dev;
+	struct irqd_line_stats before, after;
+	uint32_t h;
+	if (irqd_connect(sock, &c) < 0 || irqd_line_enable(c, "sim3") < 0 ||
+	    irqd_line_stats(c, "sim3", &before) < 0 || irqd_simdev_open(c, "sim3", &dev) < 0 ||
+	    irqd_attach(c, "sim3", IRQD_ATTACH_SHARED, NULL, &h) < 0 || irqd_simdev_raise(dev, 1) < 0)
+		die("storm");
+	atomic_store(&sh->storm_ready, 1);
+	struct irqd_event ev[8];
+	uint64_t start = mono_ns(), look = start;
+	while (sh->storm_to_the_end ? mono_ns() - start < TIMEOUT_MS * 6000000ull
+				    : !atomic_load(&sh->stop)) {
+		int n = irqd_poll(c, ev, 8);
+		for (int i = 0; i < n; i++)
+			if (ev[i].occurrence)
+				irqd_answer(c, ev[i].handle, ev[i].occurrence, IRQD_NOT_MINE);
+		/* every millisecond: has the storm rule stopped it? */
+		if (sh->storm_to_the_end && mono_ns() - look > 1000000) {
+			look = mono_ns();
+			if (irqd_line_stats(c, "sim3", &after) == 0 && (after.flags & IRQD_LINE_DISABLED))
+				break;
+		}
+	}
+	sh->storm_ns = mono_ns() - start;
+	if (irqd_line_stats(c, "sim3", &after) < 0)
+		die("storm stats");
+	sh->storm_occurrences = after.raised - before.raised;
+	sh->storm_disables = after.disables - before.disables;
+	irqd_simdev_service(dev);   /* quiet for the next rows */
+	irqd_simdev_close(dev);
+	irqd_disconnect(c);
+}
+
+static void body_storm(void *p)
+{
+	(void)p;
+	storm_main();
+}
+
 /* ---- one row -------------------------------------------------------------------------------- */
 
 static pid_t child(void (*body)(void *), void *arg)
@@ -492,8 +550,13 @@ static void run_row(struct row *r)
 	if (r->kind == CLASSIC && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair");
 	unsigned drivers = r->sharers ? r->sharers : 1;
-	pid_t pids[MAX_SHARERS + 2];
+	pid_t pids[MAX_SHARERS + 3];
 	int n = 0;
+	if (r->storm) {
+		pids[n++] = child(body_storm, NULL);
+		while (!atomic_load(&sh->storm_ready))
+			usleep(100);
+	}
 	struct body_args args[MAX_SHARERS];
 	struct body_args server = { .r = r, .efd = efd, .sock = sv[0], .other = sv[1] };
 	if (r->kind == CLASSIC)
@@ -539,6 +602,8 @@ static void run_row(struct row *r)
 		r->wakeups += sh->irqd_wakeups;
 		r->wake_events += sh->irqd_events;
 	}
+	r->storm_occurrences += sh->storm_occurrences;
+	r->storm_disables += sh->storm_disables;
 	r->has_cpu = r->kind == SIM || r->kind == LINES || r->kind == CLASSIC;
 	r->cpu_ns += sh->cpu_ns;
 	if (r->kind == LINES && !r->bytes_per_line)   /* the first run, on an irqd that never had
@@ -632,7 +697,7 @@ struct target {
 	double figure, limit;
 	const char *unit;
 	bool holds;
-	char note[96];
+	char note[256];
 };
 
 static void write_json(const char *path, const struct row *rows, unsigned n,
@@ -667,6 +732,11 @@ static void write_json(const char *path, const struct row *rows, unsigned n,
 		json_num(f, "sharers", r->sharers, r->sharers);
 		json_num(f, "lines", r->lines, r->lines);
 		json_num(f, "bytes_per_attached_line", r->kind == LINES, r->bytes_per_line);
+		json_num(f, "storm_occurrences", r->storm, (double)r->storm_occurrences);
+		json_num(f, "storm_disables", r->storm, (double)r->storm_disables);
+		json_num(f, "storm_to_disable_occurrences", r->storm, (double)r->storm_final_occurrences);
+		json_num(f, "storm_to_disable_disables", r->storm, (double)r->storm_final_disables);
+		json_num(f, "storm_to_disable_s", r->storm, r->storm_final_s);
 		fprintf(f, ",\"lost\":%s}", r->lost ? "true" : "false");
 		sep = ",";
 	}
@@ -843,6 +913,7 @@ static struct row rows[] = {
 	SHARED("irqd shared level, 64 sharers", 64),
 	LAT("classic Omega0, request per interrupt", .kind = CLASSIC),
 	SHARED("irqd shared level, 1 sharer, CPUs spread", 1, .spread = true),
+	SHARED("irqd shared level, 1 sharer, during a storm on another line", 1, .storm = true),
 	LAT("irqd, 1 attached line", .kind = LINES, .lines = 1),
 	LAT("irqd, 64 attached lines", .kind = LINES, .lines = 64),
 	LAT("irqd, 1024 attached lines", .kind = LINES, .lines = 1024),
@@ -924,6 +995,15 @@ static unsigned evaluate(const struct row *r, unsigned n, struct target *t)
 	       fabs((double)n_burst - (double)adaptive->events), 0, "events");
 	target(t, &k, "adaptive at 1,488,095/s: wake-ups per second",
 	       wakeups_per_event(adaptive) * eps(adaptive), 20000, "1/s");
+	const struct row *storm = find(r, n, "irqd shared level, 1 sharer, during a storm on another line");
+	ratio_target(t, &k, "shared (1 sharer) p50 during a storm on another line / without", storm,
+		     shared, 2.0);
+	snprintf(t[k - 1].note + strlen(t[k - 1].note), sizeof(t[k - 1].note) - strlen(t[k - 1].note),
+		 "; storm: %llu occurrences during the rows; run to its end, disabled %llux after "
+		 "%llu occurrences in %.1f s",
+		 (unsigned long long)storm->storm_occurrences,
+		 (unsigned long long)storm->storm_final_disables,
+		 (unsigned long long)storm->storm_final_occurrences, storm->storm_final_s);
 	/* at most linear in sharers: irqd's CPU per event per sharer does not grow */
 	double worst = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -985,7 +1065,7 @@ int main(int argc, char **argv)
 	fclose(f);
 	irqd_pid = fork();
 	if (irqd_pid == 0) {
-		execl(irqd, irqd, "--socket", sock, "--sim", "3", "--config", conf, "--foreground",
+		execl(irqd, irqd, "--socket", sock, "--sim", "4", "--config", conf, "--foreground",
 		      (char *)NULL);
 		_exit(127);
 	}
@@ -1030,6 +1110,19 @@ int main(int argc, char **argv)
 			run_row(&rows[order[i]]);
 		fprintf(stderr, "  latency round %u of %u done\n", round + 1, rounds);
 	}
+	/* and one storm to its end: the storm rule disables the line */
+	struct row *storm = NULL;
+	for (unsigned i = 0; i < n; i++)
+		if (rows[i].storm && !rows[i].skip)
+			storm = &rows[i];
+	if (storm) {
+		memset(sh, 0, sizeof(*sh));
+		sh->storm_to_the_end = true;
+		waitpid(child(body_storm, NULL), NULL, 0);
+		storm->storm_final_occurrences = sh->storm_occurrences;
+		storm->storm_final_disables = sh->storm_disables;
+		storm->storm_final_s = (double)sh->storm_ns / 1e9;
+	}
 	run_events = n_burst;
 	for (unsigned i = 0; i < n; i++) {
 		if (rows[i].phase == LATENCY || rows[i].skip)
@@ -1042,7 +1135,7 @@ int main(int argc, char **argv)
 	unlink(conf);
 	rmdir(dir);
 
-	struct target t[8];
+	struct target t[10];
 	unsigned nt = only ? 0 : evaluate(rows, n, t);
 	mkdir(out, 0755);
 	print_table(stdout, rows, n);
@@ -1051,7 +1144,7 @@ int main(int argc, char **argv)
 		print_table(md, rows, n);
 	printf(only ? "\nTargets: not evaluated (--only)\n" : "\nTargets:\n");
 	for (unsigned i = 0; i < nt; i++) {
-		char line[256];
+		char line[512];
 		snprintf(line, sizeof(line), "- %s: %.3f %s (target <= %.4g): %s%s%s%s\n", t[i].what,
 			 t[i].figure, t[i].unit, t[i].limit, t[i].holds ? "holds" : "MISSED",
 			 *t[i].note ? " (" : "", t[i].note, *t[i].note ? ")" : "");
