@@ -21,7 +21,7 @@ endif
 
 CC ?= cc
 CFLAGS_BASE := -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread \
-	-Iomega0-api/include -Icoalesce -Iirqd -Iirqctl -Ireport
+	-Iomega0-api/include -Icoalesce -Iirqd -Iirqctl -Ireport -Idrivers -I.
 ifeq ($(VARIANT),asan)
 CFLAGS_BASE += -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS_SAN := -fsanitize=address,undefined
@@ -43,6 +43,10 @@ SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/so
 		irqd/source_eventfd.c irqd/config.c irqd/policy.c irqd/profile.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
 		irqd/core/hist.c
+# The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
+DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
+		drivers/vhost-user/vhost_user.c drivers/virtio-blk/virtio_blk.c util/unixmsg.c
+PEER_SRC     := peers/peer.c
 IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
@@ -55,6 +59,7 @@ LIBIRQD_SO := $(B)/lib/libirqd.so.$(VERSION)
 pic = $(patsubst %.c,$(B)/pic/%.o,$(1))
 LIBCOALESCE_A := $(B)/lib/libcoalesce.a
 LIBCORE_A := $(B)/lib/libirqdcore.a
+LIBVIRTIO_A := $(B)/lib/libvirtio.a
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
@@ -87,6 +92,9 @@ $(LIBCOALESCE_A): $(call obj,$(COALESCE_SRC))
 $(LIBCORE_A): $(call obj,$(CORE_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
+$(LIBVIRTIO_A): $(call obj,$(DRIVER_SRC))
+	@mkdir -p $(dir $@)
+	$(AR) rcs $@ $^
 $(LIBIRQD_A): $(call obj,$(CLIENT_SRC))
 	@mkdir -p $(dir $@)
 	$(AR) rcs $@ $^
@@ -104,7 +112,8 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI) -lm
 # Integration tests start the real irqd and talk to it through the client library.
-$(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o $(B)/obj/tests/integration/sharer.o $(LIBIRQD_A)
+$(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o \
+		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
 $(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(LIBIRQD_A)

@@ -1,0 +1,372 @@
+/*
+ * virtio-blk/virtio_blk.c - virtio block driver, virtio 1.x §5.2.
+ */
+#include "virtio_blk.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <poll.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VBLK_WANTED                                                                        \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                     \
+	 (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |                  \
+	 (1ull << VIRTIO_BLK_F_RO) | (1ull << VIRTIO_BLK_F_SEG_MAX) |                      \
+	 (1ull << VIRTIO_BLK_F_SIZE_MAX))
+#define VBLK_REQUIRED (1ull << VIRTIO_F_VERSION_1)
+#define VBLK_ID_BYTES 20 /* §5.2.6: GET_ID returns a 20-byte serial */
+
+/* Per request: the header the device reads and the status byte it writes (§5.2.6). */
+struct vblk_slot {
+	struct virtio_blk_req_hdr hdr;
+	uint8_t status;
+	struct vblk_req *req;
+} __attribute__((aligned(32)));
+
+struct vblk {
+	struct virtio_dev *dev;
+	struct vblk_options opt;
+	struct virtq vq;
+	struct virtio_irq irq;
+	struct vblk_info info;
+	struct vblk_slot *slot;      /* DMA */
+	uint16_t *free_slot;         /* stack of free slot numbers */
+	unsigned nfree;
+	char *buffers;               /* DMA, queue_size * max_io */
+	bool connected;
+	struct vblk_stats st;
+	char error[200];
+};
+
+static void apply_defaults(struct vblk_options *o)
+{
+	if (o->queue_size == 0)
+		o->queue_size = 128;
+	if (o->max_io == 0)
+		o->max_io = 128 * 1024;
+}
+
+size_t vblk_arena_size(const struct vblk_options *opts)
+{
+	struct vblk_options o = *opts;
+	apply_defaults(&o);
+	return virtq_ring_bytes(o.queue_size) + VIRTQ_RING_ALIGN +
+	       (size_t)o.queue_size * (sizeof(struct vblk_slot) + o.max_io) + 2 * 4096;
+}
+
+static int fail(struct vblk *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(struct vblk *b, int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(b->error, sizeof b->error, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* §3.1.1: negotiate, read the configuration, start the queue, DRIVER_OK. */
+static int start_device(struct vblk *b)
+{
+	struct virtio_dev *d = b->dev;
+	int r;
+	if ((r = d->ops->negotiate(d, VBLK_WANTED, VBLK_REQUIRED)) < 0)
+		return fail(b, r, "%s", d->error);
+	struct virtio_blk_config cfg;
+	if ((r = d->ops->read_config(d, &cfg, sizeof cfg)) < 0)
+		return fail(b, r, "%s", d->error);
+	b->info = (struct vblk_info){
+		.capacity = cfg.capacity,
+		.blk_size = virtio_has(d, VIRTIO_BLK_F_BLK_SIZE) ? cfg.blk_size : VIRTIO_BLK_SECTOR_SIZE,
+		.read_only = virtio_has(d, VIRTIO_BLK_F_RO),
+		.flush = virtio_has(d, VIRTIO_BLK_F_FLUSH),
+		.features = d->features,
+	};
+	b->vq.event_idx = virtio_has(d, VIRTIO_F_EVENT_IDX);
+	if (b->opt.irq == VIRTIO_IRQ_POLL)
+		virtq_disable_interrupts(&b->vq);
+	if ((r = d->ops->queue_start(d, &b->vq, b->irq.call_fd)) < 0 ||
+	    (r = d->ops->driver_ok(d)) < 0)
+		return fail(b, r, "%s", d->error);
+	b->connected = true;
+	return 0;
+}
+
+int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk **out,
+	      char *err, size_t errlen)
+{
+	*out = NULL;
+	struct vblk *b = calloc(1, sizeof *b);
+	if (b == NULL)
+		return -ENOMEM;
+	b->dev = dev;
+	b->opt = *o;
+	apply_defaults(&b->opt);
+	uint16_t n = b->opt.queue_size;
+	char line[80];
+	snprintf(line, sizeof line, "%.60s/q0", dev->name);
+	void *ring = virtio_dma_alloc(dev, virtq_ring_bytes(n), VIRTQ_RING_ALIGN);
+	b->slot = virtio_dma_alloc(dev, n * sizeof *b->slot, 64);
+	b->buffers = virtio_dma_alloc(dev, (size_t)n * b->opt.max_io, 4096);
+	b->free_slot = calloc(n, sizeof *b->free_slot);
+	int r;
+	if (ring == NULL || b->slot == NULL || b->buffers == NULL) {
+		r = fail(b, -ENOMEM, "%s: DMA arena of %zu bytes too small (needs %zu)", dev->name,
+			 dev->arena_size, vblk_arena_size(&b->opt));
+		goto out;
+	}
+	if (b->free_slot == NULL || (r = virtq_init(&b->vq, 0, n, ring, false)) < 0) {
+		r = fail(b, -EINVAL, "%s: queue size %u must be a power of two up to 32768",
+			 dev->name, n);
+		goto out;
+	}
+	for (unsigned i = 0; i < n; i++)
+		b->free_slot[b->nfree++] = (uint16_t)(n - 1 - i);
+	char e[160];
+	if ((r = virtio_irq_open(&b->irq, b->opt.irq, b->opt.irqd, b->opt.line ? b->opt.line : line,
+				 b->opt.coalesce, e, sizeof e)) < 0) {
+		fail(b, r, "%s", e);
+		goto out;
+	}
+	r = start_device(b);
+out:
+	if (r < 0) {
+		snprintf(err, errlen, "%s", b->error);
+		vblk_close(b);
+		return r;
+	}
+	*out = b;
+	return 0;
+}
+
+static void complete(struct vblk *b, struct vblk_slot *s, int status)
+{
+	struct vblk_req *r = s->req;
+	s->req = NULL;
+	b->free_slot[b->nfree++] = (uint16_t)(s - b->slot);
+	r->status = status;
+	r->completed_ns = virtio_now_ns();
+	r->raised_ns = b->irq.raised_ns;
+	r->delivered_ns = b->irq.delivered_ns;
+	r->woken_ns = b->irq.woken_ns;
+	b->st.completed++;
+	if (status != 0)
+		b->st.failed++;
+	if (r->done)
+		r->done(r);
+}
+
+struct reclaim_ctx {
+	struct vblk *b;
+	int status;
+};
+
+static void reclaim_one(void *token, void *arg)
+{
+	struct reclaim_ctx *c = arg;
+	complete(c->b, token, c->status);
+}
+
+/* Every in-flight request fails with `status`; the ring is empty again. */
+static void fail_in_flight(struct vblk *b, int status)
+{
+	b->connected = false;
+	struct reclaim_ctx c = { b, status };
+	virtq_reclaim(&b->vq, reclaim_one, &c);
+}
+
+void vblk_close(struct vblk *b)
+{
+	if (b->vq.token)
+		fail_in_flight(b, -ECONNRESET);
+	virtio_irq_close(&b->irq);
+	virtq_destroy(&b->vq);
+	free(b->free_slot);
+	b->dev->ops->close(b->dev);
+	free(b);
+}
+
+const struct vblk_info *vblk_info(const struct vblk *b) { return &b->info; }
+void *vblk_buffer(struct vblk *b, unsigned slot) { return b->buffers + (size_t)slot * b->opt.max_io; }
+unsigned vblk_queue_size(const struct vblk *b) { return b->opt.queue_size; }
+const char *vblk_error(const struct vblk *b) { return b->error; }
+int vblk_irq_fd(const struct vblk *b) { return virtio_irq_fd(&b->irq); }
+int vblk_watch_fd(const struct vblk *b) { return b->dev->ops->watch_fd(b->dev); }
+
+void vblk_stats(const struct vblk *b, struct vblk_stats *st)
+{
+	*st = b->st;
+	st->vq = b->vq.stats;
+	st->wakeups = b->irq.wakeups;
+	st->interrupts = b->irq.interrupts;
+}
+
+static bool in_arena(const struct virtio_dev *d, const void *p, size_t len)
+{
+	const char *c = p;
+	return c >= d->arena && len <= d->arena_size && c - d->arena <= (ptrdiff_t)(d->arena_size - len);
+}
+
+int vblk_queue(struct vblk *b, struct vblk_req *r)
+{
+	if (!b->connected)
+		return fail(b, -ENOTCONN, "%s: device disconnected", b->dev->name);
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+	case VIRTIO_BLK_T_OUT:
+		if (r->len == 0 || r->len % VIRTIO_BLK_SECTOR_SIZE != 0)
+			return fail(b, -EINVAL, "length %u is not a positive multiple of 512", r->len);
+		if (r->sector > b->info.capacity ||
+		    r->len / VIRTIO_BLK_SECTOR_SIZE > b->info.capacity - r->sector)
+			return fail(b, -EINVAL, "sectors %llu+%u beyond the disk's %llu",
+				    (unsigned long long)r->sector, r->len / VIRTIO_BLK_SECTOR_SIZE,
+				    (unsigned long long)b->info.capacity);
+		if (r->type == VIRTIO_BLK_T_OUT && b->info.read_only)
+			return fail(b, -EROFS, "%s is read-only", b->dev->name);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		if (!b->info.flush)
+			return fail(b, -ENOTSUP, "%s has no flush (VIRTIO_BLK_F_FLUSH)", b->dev->name);
+		r->len = 0;
+		break;
+	case VIRTIO_BLK_T_GET_ID:
+		if (r->len < VBLK_ID_BYTES)
+			return fail(b, -EINVAL, "GET_ID needs a %d-byte buffer", VBLK_ID_BYTES);
+		r->len = VBLK_ID_BYTES;
+		break;
+	default:
+		return fail(b, -EINVAL, "unknown request type %u", r->type);
+	}
+	if (r->len && !in_arena(b->dev, r->data, r->len))
+		return fail(b, -EINVAL, "data buffer outside the DMA arena");
+	unsigned ndesc = r->len ? 3 : 2;
+	if (b->nfree == 0 || b->vq.num_free < ndesc)
+		return -EAGAIN;
+	struct vblk_slot *s = &b->slot[b->free_slot[--b->nfree]];
+	s->hdr = (struct virtio_blk_req_hdr){ .type = r->type, .sector = r->sector };
+	s->status = 0xff;
+	s->req = r;
+	/* §5.2.6: header (device-readable), data (readable for OUT, writable for IN and GET_ID),
+	 * status (writable). */
+	struct virtq_buf buf[3];
+	unsigned nb = 0, n_out;
+	buf[nb++] = (struct virtq_buf){ (uintptr_t)&s->hdr, sizeof s->hdr };
+	if (r->len)
+		buf[nb++] = (struct virtq_buf){ (uintptr_t)r->data, r->len };
+	n_out = r->type == VIRTIO_BLK_T_OUT ? 2 : 1;
+	buf[nb++] = (struct virtq_buf){ (uintptr_t)&s->status, 1 };
+	r->status = 0;
+	r->submitted_ns = virtio_now_ns();
+	virtq_add_nopublish(&b->vq, buf, n_out, nb - n_out, s);
+	b->st.submitted++;
+	return 0;
+}
+
+void vblk_kick(struct vblk *b)
+{
+	if (virtq_publish(&b->vq) > 0)
+		b->dev->ops->notify(b->dev, &b->vq);
+}
+
+int vblk_submit(struct vblk *b, struct vblk_req *r)
+{
+	int rc = vblk_queue(b, r);
+	if (rc == 0)
+		vblk_kick(b);
+	return rc;
+}
+
+static int status_of(const struct vblk_slot *s, uint32_t len)
+{
+	if (len < 1)
+		return -EPROTO;
+	switch (s->status) {
+	case VIRTIO_BLK_S_OK:
+		return 0;
+	case VIRTIO_BLK_S_IOERR:
+		return -EIO;
+	case VIRTIO_BLK_S_UNSUPP:
+		return -ENOTSUP;
+	default:
+		return -EPROTO;
+	}
+}
+
+/* Completes everything used. A device that returns an impossible used entry cannot be trusted
+ * with the rest: everything in flight fails with -EPROTO until vblk_reconnect. */
+static int drain(struct vblk *b)
+{
+	int n = 0, err;
+	uint32_t len;
+	struct vblk_slot *s;
+	while ((s = virtq_get(&b->vq, &len, &err)) != NULL) {
+		complete(b, s, status_of(s, len));
+		n++;
+	}
+	if (err) {
+		fail(b, err, "%s: device returned an invalid used entry (id or length out of range); "
+			     "requests in flight failed", b->dev->name);
+		fail_in_flight(b, -EPROTO);
+		return err;
+	}
+	return n;
+}
+
+int vblk_process(struct vblk *b)
+{
+	if (!b->connected)
+		return 0;
+	virtio_irq_take(&b->irq);
+	if (b->opt.irq == VIRTIO_IRQ_POLL)
+		return drain(b);
+	int total = 0;
+	do { /* NAPI style: no interrupts while draining; re-arm, then recheck */
+		virtq_disable_interrupts(&b->vq);
+		int n = drain(b);
+		if (n < 0)
+			return n;
+		total += n;
+	} while (virtq_enable_interrupts(&b->vq));
+	return total;
+}
+
+int vblk_device_gone(const struct vblk *b)
+{
+	int fd = vblk_watch_fd(b);
+	struct pollfd p = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	return fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+int vblk_wait(struct vblk *b, int timeout_ms)
+{
+	int n = vblk_process(b);
+	if (n != 0)
+		return n;
+	if (!b->connected || vblk_device_gone(b))
+		return -ECONNRESET;
+	if (b->opt.irq == VIRTIO_IRQ_POLL) {
+		uint64_t end = timeout_ms < 0 ? UINT64_MAX : virtio_now_ns() + timeout_ms * 1000000ull;
+		for (unsigned spin = 0; !virtq_pending(&b->vq); spin++)
+			if ((spin & 1023) == 0 && (virtio_now_ns() >= end || vblk_device_gone(b)))
+				return vblk_device_gone(b) ? -ECONNRESET : 0;
+		return drain(b);
+	}
+	virtio_irq_wait(&b->irq, vblk_watch_fd(b), timeout_ms);
+	n = vblk_process(b);
+	if (n == 0 && vblk_device_gone(b))
+		return -ECONNRESET;
+	return n;
+}
+
+int vblk_reconnect(struct vblk *b, int timeout_ms)
+{
+	fail_in_flight(b, -ECONNRESET);
+	struct virtio_dev *d = b->dev;
+	int r = d->ops->reconnect(d, timeout_ms);
+	if (r < 0)
+		return fail(b, r, "%s", d->error);
+	b->st.reconnects++;
+	return start_device(b);
+}

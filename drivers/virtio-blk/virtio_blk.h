@@ -1,0 +1,97 @@
+/*
+ * virtio-blk/virtio_blk.h - the virtio block driver (virtio 1.x §5.2) on any transport.
+ *
+ *	struct virtio_dev *dev;  vhost_user_open(sock, "blk0", VBLK_ARENA_SIZE(&o), 5000, &dev, ...);
+ *	struct vblk *b;          vblk_open(dev, &o, &b, err, sizeof err);
+ *	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 8, .len = 4096,
+ *			      .data = vblk_buffer(b, 0), .done = on_done };
+ *	vblk_submit(b, &r);      // on_done(&r) runs from vblk_process / vblk_wait
+ *	vblk_wait(b, -1);
+ *
+ * Request headers and status bytes live in per-slot DMA memory the driver owns; data buffers
+ * must lie in the device's DMA arena: vblk_buffer(b, i) is slot i's buffer of o.max_io bytes.
+ * A request completes exactly once: with the device's status, or with -ECONNRESET when the
+ * device went away while holding it (vblk_reconnect), or -EPROTO when the device answered
+ * something impossible.
+ */
+#ifndef VIRTIO_BLK_H
+#define VIRTIO_BLK_H
+
+#include <stdint.h>
+
+#include "../virtio/irq.h"
+#include "../virtio/transport.h"
+
+struct vblk;
+
+struct vblk_options {
+	uint16_t queue_size;         /* ring entries (default 128) */
+	uint32_t max_io;             /* bytes per data buffer (default 128 KiB) */
+	enum virtio_irq_mode irq;
+	struct irqd_client *irqd;    /* IRQD and DIRECT modes */
+	const char *line;            /* irqd line name (default "<dev name>/q0") */
+	const struct irqd_coalesce_params *coalesce;
+};
+/* The DMA arena a device needs for these options. */
+size_t vblk_arena_size(const struct vblk_options *o);
+
+struct vblk_req {
+	uint32_t type;               /* VIRTIO_BLK_T_IN, _OUT, _FLUSH, _GET_ID */
+	uint64_t sector;             /* in 512-byte sectors */
+	void *data;                  /* in the arena */
+	uint32_t len;                /* a multiple of 512 (20 for GET_ID) */
+	void (*done)(struct vblk_req *r);
+	void *ctx;
+	/* results */
+	int status;                  /* 0, -EIO, -ENOTSUP, -ECONNRESET, -EPROTO */
+	uint64_t submitted_ns, completed_ns;
+	uint64_t raised_ns, delivered_ns, woken_ns; /* the interrupt that completed it */
+};
+
+struct vblk_info {
+	uint64_t capacity;           /* sectors */
+	uint32_t blk_size;
+	int read_only, flush;
+	uint64_t features;
+};
+
+struct vblk_stats {
+	uint64_t submitted, completed, failed, reconnects;
+	struct virtq_stats vq;
+	uint64_t wakeups, interrupts;
+};
+
+int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk **out,
+	      char *err, size_t errlen);
+/* Fails what is in flight (-ECONNRESET), closes the transport too. */
+void vblk_close(struct vblk *b);
+const struct vblk_info *vblk_info(const struct vblk *b);
+void vblk_stats(const struct vblk *b, struct vblk_stats *st);
+void *vblk_buffer(struct vblk *b, unsigned slot);
+unsigned vblk_queue_size(const struct vblk *b);
+/* The one-line reason of the last failure. */
+const char *vblk_error(const struct vblk *b);
+
+/* Validates and queues one request; vblk_submit also tells the device. 0, -EAGAIN (ring full),
+ * -EINVAL (range, alignment, size), -EROFS, -ENOTCONN (device gone: vblk_reconnect first). */
+int vblk_queue(struct vblk *b, struct vblk_req *r);
+void vblk_kick(struct vblk *b);
+int vblk_submit(struct vblk *b, struct vblk_req *r);
+
+/* Completes what the device finished (runs the done callbacks): takes the interrupt, drains
+ * the ring with interrupts off, re-arms them and rechecks. Returns requests completed. */
+int vblk_process(struct vblk *b);
+/* vblk_process, sleeping up to timeout_ms for the interrupt when nothing is done yet (POLL
+ * mode spins). Returns requests completed, or -ECONNRESET when the device went away. */
+int vblk_wait(struct vblk *b, int timeout_ms);
+/* fds for an epoll loop: the interrupt (-1 when polling) and the device's (readable or hung
+ * up when it went away). */
+int vblk_irq_fd(const struct vblk *b);
+int vblk_watch_fd(const struct vblk *b);
+/* The device went away: fail every in-flight request with -ECONNRESET, connect again (up to
+ * timeout_ms), renegotiate and restart the queue. */
+int vblk_reconnect(struct vblk *b, int timeout_ms);
+/* The device is gone (its fd hung up). */
+int vblk_device_gone(const struct vblk *b);
+
+#endif

@@ -1,0 +1,215 @@
+/*
+ * peers/peer.c - start, watch and stop the device processes.
+ */
+#include "peer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PEER_READY_MS 20000
+#define PEER_STOP_MS 5000
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int peer_init(struct peer *p, const char *name)
+{
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "%s", name);
+	snprintf(p->dir, sizeof p->dir, "/tmp/irqd-peer-XXXXXX");
+	if (mkdtemp(p->dir) == NULL)
+		return -errno;
+	snprintf(p->sock, sizeof p->sock, "%s/vhost.sock", p->dir);
+	snprintf(p->log, sizeof p->log, "%s/log", p->dir);
+	snprintf(p->prefix, sizeof p->prefix, "irqd-%s-%d", name, (int)getpid());
+	return 0;
+}
+
+const char *peer_which(const char *prog)
+{
+	static char path[256];
+	const char *dirs[] = { "/usr/bin", "/usr/sbin", "/usr/local/bin", NULL };
+	if (strchr(prog, '/'))
+		return access(prog, X_OK) == 0 ? prog : NULL;
+	for (int i = 0; dirs[i]; i++) {
+		snprintf(path, sizeof path, "%s/%s", dirs[i], prog);
+		if (access(path, X_OK) == 0)
+			return path;
+	}
+	return NULL;
+}
+
+static int sock_exists(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
+int peer_start(struct peer *p, char *const argv[], int wait_sock)
+{
+	char *args[64];
+	char storage[64][256];
+	int n = 0;
+	for (; argv[n] && n < 63; n++) {
+		const char *a = argv[n], *at;
+		char *o = storage[n];
+		size_t left = sizeof storage[n];
+		o[0] = 0;
+		while (*a) {
+			size_t used = strlen(o);
+			if ((at = strstr(a, "@SOCK@")) == a || (at = strstr(a, "@PREFIX@")) == a) {
+				int sock = a[1] == 'S';
+				snprintf(o + used, left - used, "%s", sock ? p->sock : p->prefix);
+				a += sock ? 6 : 8;
+			} else {
+				snprintf(o + used, left - used, "%c", *a++);
+			}
+		}
+		args[n] = o;
+	}
+	args[n] = NULL;
+	const char *prog = peer_which(args[0]);
+	if (prog == NULL)
+		return -ENOENT;
+	unlink(p->sock);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -errno;
+	if (pid == 0) {
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		int null = open("/dev/null", O_RDONLY);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (null >= 0)
+			dup2(null, 0);
+		setpgid(0, 0);
+		execv(prog, args);
+		_exit(127);
+	}
+	p->pid = pid;
+	if (!wait_sock)
+		return 0;
+	uint64_t end = mono_ms() + PEER_READY_MS;
+	while (!sock_exists(p->sock)) {
+		int st;
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			p->pid = 0;
+			return -ECHILD;
+		}
+		if (mono_ms() > end) {
+			peer_kill(p);
+			return -ETIMEDOUT;
+		}
+		usleep(2000);
+	}
+	return 0;
+}
+
+int peer_start_qsd(struct peer *p, const char *image)
+{
+	char blockdev[300];
+	snprintf(blockdev, sizeof blockdev, "driver=file,node-name=file0,filename=%s,cache.direct=off",
+		 image);
+	char *const argv[] = {
+		"qemu-storage-daemon", "--blockdev", blockdev,
+		"--blockdev", "driver=raw,node-name=disk0,file=file0",
+		"--export",
+		"type=vhost-user-blk,id=exp0,addr.type=unix,addr.path=@SOCK@,node-name=disk0,writable=on",
+		NULL
+	};
+	return peer_start(p, argv, 1);
+}
+
+static int reap_within(pid_t pid, int ms)
+{
+	uint64_t end = mono_ms() + (uint64_t)ms;
+	int st;
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+		if (r < 0)
+			return -errno;
+		if (mono_ms() > end)
+			return -ETIMEDOUT;
+		usleep(1000);
+	}
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* rm -r; a missing tree is fine. */
+static int remove_tree(const char *dir)
+{
+	if (access(dir, F_OK) != 0)
+		return 0;
+	return nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void peer_kill(struct peer *p)
+{
+	if (p->pid <= 0)
+		return;
+	kill(-p->pid, SIGKILL);
+	kill(p->pid, SIGKILL);
+	reap_within(p->pid, PEER_STOP_MS);
+	p->pid = 0;
+}
+
+int peer_stop(struct peer *p)
+{
+	int rc = 0;
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		rc = reap_within(p->pid, PEER_STOP_MS);
+		if (rc == -ETIMEDOUT) {
+			peer_kill(p);
+			rc = 128 + SIGKILL;
+		}
+		kill(-p->pid, SIGKILL); /* anything it left in its process group */
+		p->pid = 0;
+	}
+	if (p->dir[0]) {
+		char run[128];
+		snprintf(run, sizeof run, "/var/run/dpdk/%s", p->prefix);
+		remove_tree(run);
+		if (remove_tree(p->dir) < 0)
+			rc = rc ? rc : -EIO;
+		p->dir[0] = 0;
+	}
+	return rc;
+}
+
+const char *peer_log_tail(const struct peer *p)
+{
+	static char buf[1024];
+	buf[0] = 0;
+	int fd = open(p->log, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return buf;
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > (off_t)sizeof buf - 1 ? size - (off_t)sizeof buf + 1 : 0;
+	ssize_t n = pread(fd, buf, sizeof buf - 1, from);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+	return buf;
+}

@@ -1,0 +1,42 @@
+/*
+ * peers/peer.h - the real devices the drivers are tested and measured against, started and
+ * stopped here so that tests and benchmarks leave no process, socket or runtime file behind:
+ * qemu-storage-daemon exporting vhost-user-blk, dpdk-testpmd with a vhost or virtio-user port,
+ * and bench/netgen (librte_vhost with a rate cap).
+ *
+ * Each peer runs in its own temporary directory (socket, log, image). Readiness is the
+ * vhost-user socket appearing (polled, bounded), never a sleep.
+ */
+#ifndef PEERS_PEER_H
+#define PEERS_PEER_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct peer {
+	pid_t pid;
+	char name[32];
+	char dir[64];    /* removed by peer_stop */
+	char sock[128];  /* dir/vhost.sock */
+	char log[128];   /* dir/log: the peer's stdout and stderr */
+	char prefix[48]; /* DPDK --file-prefix (its /var/run/dpdk/<prefix> is removed too) */
+};
+
+/* A fresh directory for a peer (before starting it, e.g. to put an image there). */
+int peer_init(struct peer *p, const char *name);
+/* qemu-storage-daemon exporting `image` (raw) as vhost-user-blk on p->sock; writable. */
+int peer_start_qsd(struct peer *p, const char *image);
+/* Any program with its arguments (argv NULL-terminated); "@SOCK@" and "@PREFIX@" in an
+ * argument are replaced by p->sock and p->prefix. Waits for p->sock unless wait_sock is 0. */
+int peer_start(struct peer *p, char *const argv[], int wait_sock);
+/* SIGTERM (SIGKILL after 5 s), reap; returns the exit status or 128+signal. Removes the
+ * directory and DPDK runtime files. */
+int peer_stop(struct peer *p);
+/* SIGKILL and reap (a device crash); the directory stays for a restart. */
+void peer_kill(struct peer *p);
+/* The last lines of the log, for failure messages. */
+const char *peer_log_tail(const struct peer *p);
+/* Path of the program, or NULL if it is not installed. */
+const char *peer_which(const char *prog);
+
+#endif
