@@ -18,6 +18,26 @@
 #define PEER_READY_MS 20000
 #define PEER_STOP_MS 5000
 
+/* Copies of every peer started and not yet stopped, for peer_stop_all. */
+#define PEER_MAX_LIVE 16
+static struct peer live[PEER_MAX_LIVE];
+
+static void remember(const struct peer *p)
+{
+	for (int i = 0; i < PEER_MAX_LIVE; i++)
+		if (live[i].dir[0] == 0 || strcmp(live[i].dir, p->dir) == 0) {
+			live[i] = *p;
+			return;
+		}
+}
+
+static void forget(const struct peer *p)
+{
+	for (int i = 0; i < PEER_MAX_LIVE; i++)
+		if (strcmp(live[i].dir, p->dir) == 0)
+			live[i].dir[0] = 0;
+}
+
 static uint64_t mono_ms(void)
 {
 	struct timespec ts;
@@ -32,9 +52,10 @@ int peer_init(struct peer *p, const char *name)
 	snprintf(p->dir, sizeof p->dir, "/tmp/irqd-peer-XXXXXX");
 	if (mkdtemp(p->dir) == NULL)
 		return -errno;
-	snprintf(p->sock, sizeof p->sock, "%s/vhost.sock", p->dir);
+	snprintf(p->sock, sizeof p->sock, "%s/%.20s.sock", p->dir, name);
 	snprintf(p->log, sizeof p->log, "%s/log", p->dir);
 	snprintf(p->prefix, sizeof p->prefix, "irqd-%s-%d", name, (int)getpid());
+	remember(p);
 	return 0;
 }
 
@@ -102,6 +123,7 @@ int peer_start(struct peer *p, char *const argv[], int wait_sock)
 		_exit(127);
 	}
 	p->pid = pid;
+	remember(p);
 	if (!wait_sock)
 		return 0;
 	uint64_t end = mono_ms() + PEER_READY_MS;
@@ -173,6 +195,7 @@ void peer_kill(struct peer *p)
 	kill(p->pid, SIGKILL);
 	reap_within(p->pid, PEER_STOP_MS);
 	p->pid = 0;
+	remember(p);
 }
 
 int peer_stop(struct peer *p)
@@ -194,9 +217,20 @@ int peer_stop(struct peer *p)
 		remove_tree(run);
 		if (remove_tree(p->dir) < 0)
 			rc = rc ? rc : -EIO;
+		forget(p);
 		p->dir[0] = 0;
 	}
 	return rc;
+}
+
+void peer_stop_all(void)
+{
+	for (int i = 0; i < PEER_MAX_LIVE; i++)
+		if (live[i].dir[0]) {
+			struct peer p = live[i];
+			peer_kill(&p);
+			peer_stop(&p);
+		}
 }
 
 const char *peer_log_tail(const struct peer *p)

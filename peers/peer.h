@@ -17,7 +17,7 @@ struct peer {
 	pid_t pid;
 	char name[32];
 	char dir[64];    /* removed by peer_stop */
-	char sock[128];  /* dir/vhost.sock */
+	char sock[128];  /* dir/<name>.sock */
 	char log[128];   /* dir/log: the peer's stdout and stderr */
 	char prefix[48]; /* DPDK --file-prefix (its /var/run/dpdk/<prefix> is removed too) */
 };
@@ -32,6 +32,8 @@ int peer_start(struct peer *p, char *const argv[], int wait_sock);
 /* SIGTERM (SIGKILL after 5 s), reap; returns the exit status or 128+signal. Removes the
  * directory and DPDK runtime files. */
 int peer_stop(struct peer *p);
+/* Stops every peer started by this process and not yet stopped (a failed test's teardown). */
+void peer_stop_all(void);
 /* SIGKILL and reap (a device crash); the directory stays for a restart. */
 void peer_kill(struct peer *p);
 /* The last lines of the log, for failure messages. */

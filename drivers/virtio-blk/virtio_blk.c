@@ -37,6 +37,7 @@ struct vblk {
 	unsigned nfree;
 	char *buffers;               /* DMA, queue_size * max_io */
 	bool connected;
+	uint64_t progress_ns;        /* last completion or first submission into an idle queue */
 	struct vblk_stats st;
 	char error[200];
 };
@@ -47,6 +48,8 @@ static void apply_defaults(struct vblk_options *o)
 		o->queue_size = 128;
 	if (o->max_io == 0)
 		o->max_io = 128 * 1024;
+	if (o->watchdog_us == 0)
+		o->watchdog_us = 1000;
 }
 
 size_t vblk_arena_size(const struct vblk_options *opts)
@@ -259,6 +262,8 @@ int vblk_queue(struct vblk *b, struct vblk_req *r)
 	buf[nb++] = (struct virtq_buf){ (uintptr_t)&s->status, 1 };
 	r->status = 0;
 	r->submitted_ns = virtio_now_ns();
+	if (virtq_in_flight(&b->vq) == 0)
+		b->progress_ns = r->submitted_ns;
 	virtq_add_nopublish(&b->vq, buf, n_out, nb - n_out, s);
 	b->st.submitted++;
 	return 0;
@@ -305,6 +310,8 @@ static int drain(struct vblk *b)
 		complete(b, s, status_of(s, len));
 		n++;
 	}
+	if (n)
+		b->progress_ns = virtio_now_ns();
 	if (err) {
 		fail(b, err, "%s: device returned an invalid used entry (id or length out of range); "
 			     "requests in flight failed", b->dev->name);
@@ -339,25 +346,47 @@ int vblk_device_gone(const struct vblk *b)
 	return fd >= 0 && poll(&p, 1, 0) == 1;
 }
 
+/* Notifies the device again if requests have waited watchdog_us without any completing. */
+static void watchdog(struct vblk *b, uint64_t now)
+{
+	if (virtq_in_flight(&b->vq) && now - b->progress_ns >= b->opt.watchdog_us * 1000ull) {
+		b->dev->ops->notify(b->dev, &b->vq);
+		b->st.rekicks++;
+		b->progress_ns = now;
+	}
+}
+
 int vblk_wait(struct vblk *b, int timeout_ms)
 {
-	int n = vblk_process(b);
-	if (n != 0)
-		return n;
-	if (!b->connected || vblk_device_gone(b))
-		return -ECONNRESET;
-	if (b->opt.irq == VIRTIO_IRQ_POLL) {
-		uint64_t end = timeout_ms < 0 ? UINT64_MAX : virtio_now_ns() + timeout_ms * 1000000ull;
-		for (unsigned spin = 0; !virtq_pending(&b->vq); spin++)
-			if ((spin & 1023) == 0 && (virtio_now_ns() >= end || vblk_device_gone(b)))
-				return vblk_device_gone(b) ? -ECONNRESET : 0;
-		return drain(b);
+	uint64_t end = timeout_ms < 0 ? UINT64_MAX : virtio_now_ns() + timeout_ms * 1000000ull;
+	for (unsigned spin = 0;; spin++) {
+		int n = vblk_process(b);
+		if (n != 0)
+			return n;
+		if (!b->connected)
+			return -ECONNRESET;
+		uint64_t now = virtio_now_ns();
+		if (b->opt.irq == VIRTIO_IRQ_POLL) {
+			if ((spin & 1023) != 0)
+				continue;
+		} else {
+			/* sleep until the interrupt, the watchdog or the deadline */
+			uint64_t until = virtq_in_flight(&b->vq)
+						 ? b->progress_ns + b->opt.watchdog_us * 1000ull
+						 : end;
+			if (until > end)
+				until = end;
+			int ms = until > now ? (int)((until - now + 999999) / 1000000) : 0;
+			if (virtio_irq_wait(&b->irq, vblk_watch_fd(b), ms))
+				continue;
+			now = virtio_now_ns();
+		}
+		if (vblk_device_gone(b))
+			return -ECONNRESET;
+		if (now >= end)
+			return vblk_process(b);
+		watchdog(b, now);
 	}
-	virtio_irq_wait(&b->irq, vblk_watch_fd(b), timeout_ms);
-	n = vblk_process(b);
-	if (n == 0 && vblk_device_gone(b))
-		return -ECONNRESET;
-	return n;
 }
 
 int vblk_reconnect(struct vblk *b, int timeout_ms)

@@ -31,6 +31,10 @@ struct vblk_options {
 	struct irqd_client *irqd;    /* IRQD and DIRECT modes */
 	const char *line;            /* irqd line name (default "<dev name>/q0") */
 	const struct irqd_coalesce_params *coalesce;
+	/* Requests in flight and nothing completed for this long: notify the device again
+	 * (default 1 ms; a notification is always allowed, §2.7.13.4). qemu-storage-daemon 7.2
+	 * sometimes leaves a finished request unreported until its next notification. */
+	uint32_t watchdog_us;
 };
 /* The DMA arena a device needs for these options. */
 size_t vblk_arena_size(const struct vblk_options *o);
@@ -57,6 +61,7 @@ struct vblk_info {
 
 struct vblk_stats {
 	uint64_t submitted, completed, failed, reconnects;
+	uint64_t rekicks;            /* watchdog notifications (device stalls) */
 	struct virtq_stats vq;
 	uint64_t wakeups, interrupts;
 };

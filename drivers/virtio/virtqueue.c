@@ -20,7 +20,11 @@ size_t virtq_ring_bytes(uint16_t num)
 
 /* The event fields after each ring (§2.7.6, §2.7.8). */
 static uint16_t *used_event(struct virtq *vq) { return &vq->avail->ring[vq->num]; }
-static uint16_t *avail_event(struct virtq *vq) { return (uint16_t *)&vq->used->ring[vq->num]; }
+static uint16_t *avail_event(struct virtq *vq)
+{
+	return (uint16_t *)((char *)vq->used + offsetof(struct virtq_used, ring) +
+			    vq->num * sizeof(struct virtq_used_elem));
+}
 
 static void reset_rings(struct virtq *vq)
 {

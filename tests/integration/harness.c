@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "peers/peer.h"
 
 /* ---- what the current test started: harness_teardown() ends what is still recorded ---------- */
 
@@ -56,6 +57,7 @@ int harness_teardown(void **state)
 		remove_dir(live_irqd.dir);
 		live_irqd.pid = 0;
 	}
+	peer_stop_all();
 	return 0;
 }
 
