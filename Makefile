@@ -116,7 +116,8 @@ $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integratio
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(LIBIRQD_A)
+$(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) \
+		$(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ -lm
 

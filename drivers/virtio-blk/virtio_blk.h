@@ -35,6 +35,10 @@ struct vblk_options {
 	 * (default 1 ms; a notification is always allowed, §2.7.13.4). qemu-storage-daemon 7.2
 	 * sometimes leaves a finished request unreported until its next notification. */
 	uint32_t watchdog_us;
+	/* Hybrid waiting: vblk_wait polls the used ring this long before it sleeps on the
+	 * interrupt (0: sleep at once). A wake-up costs more than a fast device's service time on
+	 * some machines; polling a few microseconds first keeps shallow queues fast. */
+	uint32_t spin_us;
 };
 /* The DMA arena a device needs for these options. */
 size_t vblk_arena_size(const struct vblk_options *o);
@@ -62,6 +66,7 @@ struct vblk_info {
 struct vblk_stats {
 	uint64_t submitted, completed, failed, reconnects;
 	uint64_t rekicks;            /* watchdog notifications (device stalls) */
+	uint64_t spin_hits;          /* waits ended by polling, before sleeping */
 	struct virtq_stats vq;
 	uint64_t wakeups, interrupts;
 };

@@ -1,0 +1,335 @@
+/*
+ * bench_vblk.c - the disk benchmark: the virtio-blk driver against qemu-storage-daemon
+ * (vhost-user-blk, a raw image), 4 KiB random reads, the interrupt taken through irqd versus a
+ * polling front end, in one run.
+ *
+ *   QD1   latency of one read at a time, p50/p99, in interleaved rounds (every mode in every
+ *         round, a new order each round), and where the time of an interrupt-mode read goes:
+ *         submit -> irqd sees the device's signal -> irqd publishes -> driver wakes -> done
+ *   QD32  reads per second with 32 in flight for --seconds, and the CPU it took: the driver,
+ *         irqd, and the device (qemu-storage-daemon), per second of run
+ *
+ * Targets (issue 4): QD1 p50 (irqd) within 1.15x of polling; QD32 IOPS (irqd) at least 0.95x of
+ * polling with at most half of its CPU (driver + irqd against the polling driver).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "core/hist.h"
+#include "irqd/client.h"
+#include "peers/peer.h"
+#include "vhost-user/vhost_user.h"
+#include "virtio-blk/virtio_blk.h"
+
+#define IMAGE_MB 256
+#define IO_BYTES 4096u
+#define QD_MAX 32
+#define MODES 5
+#define HYBRID_SPIN_US 50
+
+/* The front ends compared: interrupt through irqd (sleeping at once, or polling up to
+ * HYBRID_SPIN_US first), DIRECT, the raw eventfd, and pure polling. */
+static const enum virtio_irq_mode modes[MODES] = { VIRTIO_IRQ_IRQD, VIRTIO_IRQ_IRQD,
+						   VIRTIO_IRQ_DIRECT, VIRTIO_IRQ_EVENTFD,
+						   VIRTIO_IRQ_POLL };
+static const uint32_t spin_of[MODES] = { 0, HYBRID_SPIN_US, 0, 0, 0 };
+static const char *const mode_label[MODES] = { "irqd", "irqd, hybrid (poll 50 us, then sleep)",
+					       "direct", "eventfd", "poll" };
+enum { HOP_DEVICE, HOP_IRQD, HOP_WAKE, HOP_DONE, HOPS };
+static const char *const hop_name[HOPS] = {
+	"submit -> irqd sees the signal (device)", "irqd sees -> irqd publishes",
+	"irqd publishes -> driver wakes", "driver wakes -> request done" };
+
+struct result {
+	struct hist_snapshot qd1;
+	uint64_t qd32_ios;
+	double qd32_s, driver_cpu_s, irqd_cpu_s, device_cpu_s;
+	uint64_t wakeups, interrupts, rekicks;
+};
+
+static struct result res[MODES];
+static struct hist hops[HOPS], qd1_hist[MODES];
+static struct peer irqd_peer, qsd;
+static struct irqd_client *irqd;
+static char image[160];
+static uint64_t seed = 0x2545f4914f6cdd1dull;
+
+static void die(const char *fmt, const char *what)
+{
+	fprintf(stderr, "bench_vblk: %s: %s\n", fmt, what);
+	peer_stop_all();
+	exit(1);
+}
+
+static uint64_t rnd(void)
+{
+	seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+	return seed;
+}
+
+static double thread_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+	       ru.ru_stime.tv_usec / 1e6;
+}
+
+/* utime + stime of a process, from /proc/PID/stat (fields 14 and 15). */
+static double proc_cpu_s(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	unsigned long ut = 0, st = 0;
+	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+		return 0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static struct vblk *open_driver(unsigned m)
+{
+	struct vblk_options o = { .queue_size = 128, .max_io = IO_BYTES, .irq = modes[m],
+				  .irqd = irqd, .spin_us = spin_of[m] };
+	struct virtio_dev *dev;
+	struct vblk *b;
+	char err[200];
+	if (vhost_user_open(qsd.sock, "blk0", vblk_arena_size(&o), 10000, &dev, err, sizeof err) < 0 ||
+	    vblk_open(dev, &o, &b, err, sizeof err) < 0)
+		die("driver", err);
+	return b;
+}
+
+static void add_stats(struct result *r, struct vblk *b)
+{
+	struct vblk_stats st;
+	vblk_stats(b, &st);
+	r->wakeups += st.wakeups;
+	r->interrupts += st.interrupts;
+	r->rekicks += st.rekicks;
+}
+
+static void wait_one(struct vblk *b)
+{
+	int n = vblk_wait(b, 10000);
+	if (n <= 0)
+		die("vblk_wait", n == 0 ? "no completion within 10 s" : vblk_error(b));
+}
+
+/* n reads one at a time; every latency into the mode's histogram, interrupt-mode hops into
+ * the breakdown. */
+static void qd1(unsigned m, unsigned n)
+{
+	struct vblk *b = open_driver(m);
+	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
+	struct vblk_req r;
+	for (unsigned i = 0; i < n; i++) {
+		r = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .len = IO_BYTES, .data = vblk_buffer(b, 0),
+				       .sector = (rnd() % sectors) & ~7ull };
+		if (vblk_submit(b, &r) < 0)
+			die("submit", vblk_error(b));
+		while (r.completed_ns == 0)
+			wait_one(b);
+		if (r.status != 0)
+			die("read", strerror(-r.status));
+		hist_record(&qd1_hist[m], r.completed_ns - r.submitted_ns);
+		if (m == 0 && r.raised_ns >= r.submitted_ns &&
+		    r.delivered_ns >= r.raised_ns && r.woken_ns >= r.delivered_ns) {
+			hist_record(&hops[HOP_DEVICE], r.raised_ns - r.submitted_ns);
+			hist_record(&hops[HOP_IRQD], r.delivered_ns - r.raised_ns);
+			hist_record(&hops[HOP_WAKE], r.woken_ns - r.delivered_ns);
+			hist_record(&hops[HOP_DONE], r.completed_ns - r.woken_ns);
+		}
+	}
+	add_stats(&res[m], b);
+	vblk_close(b);
+}
+
+struct qd32_io {
+	struct vblk_req r;
+	uint64_t *sectors;
+	int *done;
+};
+
+static void requeue(struct vblk_req *r)
+{
+	struct qd32_io *io = r->ctx;
+	(*io->done)++;
+}
+
+/* QD_MAX reads in flight for `seconds`, counting completions and CPU. */
+static void qd32(unsigned m, double seconds)
+{
+	struct vblk *b = open_driver(m);
+	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
+	struct qd32_io io[QD_MAX];
+	int done = 0;
+	double cpu0 = thread_cpu_s(), irqd0 = proc_cpu_s(irqd_peer.pid), dev0 = proc_cpu_s(qsd.pid);
+	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(seconds * 1e9), ios = 0;
+	for (unsigned i = 0; i < QD_MAX; i++) {
+		io[i] = (struct qd32_io){ .r = { .type = VIRTIO_BLK_T_IN, .len = IO_BYTES,
+						 .data = vblk_buffer(b, i), .done = requeue, .ctx = &io[i],
+						 .sector = (rnd() % sectors) & ~7ull }, .done = &done };
+		if (vblk_queue(b, &io[i].r) < 0)
+			die("queue", vblk_error(b));
+	}
+	vblk_kick(b);
+	uint64_t now;
+	while ((now = virtio_now_ns()) < end) {
+		wait_one(b);
+		/* resubmit what completed (the callbacks only counted, so the queue is not
+		 * re-entered from inside the driver) */
+		for (unsigned i = 0; i < QD_MAX && done > 0; i++)
+			if (io[i].r.completed_ns) {
+				if (io[i].r.status != 0)
+					die("read", strerror(-io[i].r.status));
+				ios++;
+				done--;
+				io[i].r.completed_ns = 0;
+				io[i].r.sector = (rnd() % sectors) & ~7ull;
+				if (vblk_queue(b, &io[i].r) < 0)
+					die("queue", vblk_error(b));
+			}
+		vblk_kick(b);
+	}
+	res[m].qd32_s = (double)(now - t0) / 1e9;
+	res[m].qd32_ios = ios;
+	res[m].driver_cpu_s = thread_cpu_s() - cpu0;
+	res[m].irqd_cpu_s = proc_cpu_s(irqd_peer.pid) - irqd0;
+	res[m].device_cpu_s = proc_cpu_s(qsd.pid) - dev0;
+	add_stats(&res[m], b);
+	vblk_close(b);
+}
+
+static void make_image(void)
+{
+	snprintf(image, sizeof image, "%s/disk.img", qsd.dir);
+	int fd = open(image, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die("image", strerror(errno));
+	static char chunk[1 << 20];
+	for (unsigned i = 0; i < IMAGE_MB; i++) {
+		for (unsigned k = 0; k < sizeof chunk / 8; k++)
+			((uint64_t *)chunk)[k] = rnd();
+		if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
+			die("image", strerror(errno));
+	}
+	close(fd);
+}
+
+static double p_us(const struct hist_snapshot *h, double p)
+{
+	return (double)hist_percentile(h, p) / 1000.0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *irqd_bin = "build/bin/irqd", *out = "build/bench";
+	unsigned ios = 20000, rounds = 10;
+	double seconds = 3;
+	for (int i = 1; i + 1 < argc; i += 2) {
+		if (!strcmp(argv[i], "--irqd"))
+			irqd_bin = argv[i + 1];
+		else if (!strcmp(argv[i], "--out"))
+			out = argv[i + 1];
+		else if (!strcmp(argv[i], "--ios"))
+			ios = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--rounds"))
+			rounds = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--seconds"))
+			seconds = strtod(argv[i + 1], NULL);
+		else {
+			fprintf(stderr, "usage: bench_vblk [--irqd PATH] [--out DIR] [--ios N] [--rounds R] "
+					"[--seconds S]\n");
+			return 2;
+		}
+	}
+	if (rounds < 1 || ios / rounds < 10 || seconds <= 0) {
+		fprintf(stderr, "bench_vblk: --rounds >= 1 with at least 10 --ios per round, --seconds > 0\n");
+		return 2;
+	}
+	if (peer_init(&irqd_peer, "irqd") < 0 || peer_init(&qsd, "qsd") < 0)
+		die("peer", strerror(errno));
+	char *const irqd_argv[] = { (char *)irqd_bin, "--socket", "@SOCK@", "--foreground", NULL };
+	if (peer_start(&irqd_peer, irqd_argv, 1) < 0)
+		die("irqd", peer_log_tail(&irqd_peer));
+	if (irqd_connect(irqd_peer.sock, &irqd) < 0)
+		die("irqd", irqd_last_error());
+	make_image();
+	int r = peer_start_qsd(&qsd, image);
+	if (r < 0)
+		die("qemu-storage-daemon", r == -ENOENT ? "not installed" : peer_log_tail(&qsd));
+	for (unsigned i = 0; i < HOPS; i++)
+		hist_init(&hops[i]);
+	unsigned order[MODES] = { 0, 1, 2, 3, 4 };
+	for (unsigned round = 0; round < rounds; round++) {
+		for (unsigned i = MODES - 1; i > 0; i--) {
+			unsigned j = (unsigned)(rnd() % (i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (unsigned i = 0; i < MODES; i++)
+			qd1(order[i], ios / rounds);
+	}
+	for (unsigned m = 0; m < MODES; m++) {
+		hist_snapshot(&qd1_hist[m], &res[m].qd1);
+		qd32(m, seconds);
+	}
+
+	char path[256];
+	snprintf(path, sizeof path, "%s/vblk.md", out);
+	FILE *md = fopen(path, "w");
+	FILE *outs[2] = { stdout, md };
+	for (int k = 0; k < 2 && outs[k]; k++) {
+		FILE *f = outs[k];
+		fprintf(f, "\n## virtio-blk on qemu-storage-daemon: 4 KiB random reads (%u QD1 reads in %u rounds, QD%d for %.0f s)\n\n",
+			ios, rounds, QD_MAX, seconds);
+		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD32 IOPS | driver CPU | irqd CPU | device CPU | wake-ups/IO | re-kicks |\n");
+		fprintf(f, "|---|---|---|---|---|---|---|---|---|\n");
+		for (unsigned m = 0; m < MODES; m++) {
+			struct result *x = &res[m];
+			double total_ios = (double)(x->qd1.count + x->qd32_ios);
+			fprintf(f, "| %s | %.1f | %.1f | %.0f | %.0f%% | %.0f%% | %.0f%% | %.3f | %" PRIu64 " |\n",
+				mode_label[m], p_us(&x->qd1, 50), p_us(&x->qd1, 99),
+				x->qd32_ios / x->qd32_s, 100 * x->driver_cpu_s / x->qd32_s,
+				100 * x->irqd_cpu_s / x->qd32_s, 100 * x->device_cpu_s / x->qd32_s,
+				total_ios ? x->wakeups / total_ios : 0, x->rekicks);
+		}
+		fprintf(f, "\nQD1 read through irqd, where the time goes (p50 / p99 us):\n\n");
+		for (unsigned i = 0; i < HOPS; i++) {
+			struct hist_snapshot s;
+			hist_snapshot(&hops[i], &s);
+			fprintf(f, "- %s: %.1f / %.1f\n", hop_name[i], p_us(&s, 50), p_us(&s, 99));
+		}
+		struct result *ir = &res[0], *po = &res[MODES - 1];
+		double p50 = p_us(&ir->qd1, 50) / p_us(&po->qd1, 50);
+		double iops = (ir->qd32_ios / ir->qd32_s) / (po->qd32_ios / po->qd32_s);
+		double cpu = (ir->driver_cpu_s + ir->irqd_cpu_s) / ir->qd32_s / (po->driver_cpu_s / po->qd32_s);
+		fprintf(f, "\nTargets:\n");
+		fprintf(f, "- QD1 p50 irqd / polling = %.2fx (target <= 1.15x): %s\n", p50,
+			p50 <= 1.15 ? "holds" : "MISSED");
+		fprintf(f, "- QD32 IOPS irqd / polling = %.2fx (target >= 0.95x): %s\n", iops,
+			iops >= 0.95 ? "holds" : "MISSED");
+		fprintf(f, "- QD32 CPU (driver + irqd) / polling driver = %.2fx (target <= 0.5x): %s\n",
+			cpu, cpu <= 0.5 ? "holds" : "MISSED");
+	}
+	if (md)
+		fclose(md);
+	irqd_disconnect(irqd);
+	peer_stop(&qsd);
+	peer_stop(&irqd_peer);
+	return 0;
+}
