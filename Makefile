@@ -45,7 +45,8 @@ CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omeg
 		irqd/core/hist.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
-		drivers/vhost-user/vhost_user.c drivers/virtio-blk/virtio_blk.c util/unixmsg.c
+		drivers/vhost-user/vhost_user.c drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c \
+		util/unixmsg.c
 PEER_SRC     := peers/peer.c
 IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
 
@@ -65,7 +66,7 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
-PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO)
+PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO) $(B)/bin/blkd $(B)/bin/vblkctl
 
 .PHONY: all check check-plain check-install check-deb check-fuzz fuzz soak install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
@@ -102,6 +103,13 @@ $(LIBIRQD_A): $(call obj,$(CLIENT_SRC))
 $(B)/bin/irqd: $(call obj,$(SERVER_SRC)) $(LIBCORE_A) $(LIBCOALESCE_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_URCU) -lsystemd
+# The block driver server and its command-line client.
+$(B)/bin/blkd: $(call obj,drivers/virtio-blk/blkd.c) $(LIBVIRTIO_A) $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@
+$(B)/bin/vblkctl: $(call obj,drivers/virtio-blk/vblkctl.c) $(LIBVIRTIO_A) $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@
 $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_PCI) -lm

@@ -386,6 +386,16 @@ static bool spin_for_completion(struct vblk *b, uint64_t now)
 	}
 }
 
+int vblk_watchdog(struct vblk *b)
+{
+	if (!virtq_in_flight(&b->vq))
+		return -1;
+	uint64_t now = virtio_now_ns();
+	watchdog(b, now);
+	uint64_t due = b->progress_ns + b->opt.watchdog_us * 1000ull;
+	return due > now ? (int)((due - now + 999999) / 1000000) : 0;
+}
+
 int vblk_wait(struct vblk *b, int timeout_ms)
 {
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : virtio_now_ns() + timeout_ms * 1000000ull;

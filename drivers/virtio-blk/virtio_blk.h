@@ -98,6 +98,10 @@ int vblk_wait(struct vblk *b, int timeout_ms);
  * up when it went away). */
 int vblk_irq_fd(const struct vblk *b);
 int vblk_watch_fd(const struct vblk *b);
+/* For epoll loops (vblk_wait does this itself): notifies the device again if requests have
+ * waited watchdog_us with none completing; returns the ms until it should be called again,
+ * -1 when nothing is in flight. */
+int vblk_watchdog(struct vblk *b);
 /* The device went away: fail every in-flight request with -ECONNRESET, connect again (up to
  * timeout_ms), renegotiate and restart the queue. */
 int vblk_reconnect(struct vblk *b, int timeout_ms);
