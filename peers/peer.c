@@ -157,6 +157,19 @@ int peer_start_qsd(struct peer *p, const char *image)
 	return peer_start(p, argv, 1);
 }
 
+int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int wait_sock)
+{
+	char vdev_arg[300], fwd[64];
+	snprintf(vdev_arg, sizeof vdev_arg, "--vdev=%s", vdev);
+	snprintf(fwd, sizeof fwd, "--forward-mode=%s", forward_mode);
+	/* no hugepages (-m with --no-huge needs --total-num-mbufs), one forwarding core */
+	char *const argv[] = { "dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", "0,1",
+			       "--main-lcore", "0", "--file-prefix", "@PREFIX@", vdev_arg, "--",
+			       fwd, "--stats-period", "1", "--nb-cores=1", "--total-num-mbufs=16384",
+			       "--txpkts=64", "--port-topology=loop", NULL };
+	return peer_start(p, argv, wait_sock);
+}
+
 static int reap_within(pid_t pid, int ms)
 {
 	uint64_t end = mono_ms() + (uint64_t)ms;

@@ -26,6 +26,10 @@ struct peer {
 int peer_init(struct peer *p, const char *name);
 /* qemu-storage-daemon exporting `image` (raw) as vhost-user-blk on p->sock; writable. */
 int peer_start_qsd(struct peer *p, const char *image);
+/* dpdk-testpmd with one port, vdev (e.g. "net_vhost0,iface=@SOCK@,queues=1,client=0" for a
+ * device, "net_virtio_user0,path=PATH,queues=1" for DPDK's polling driver) in forward_mode
+ * (txonly, rxonly, io) with 64-byte frames, statistics every second on its log. */
+int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int wait_sock);
 /* Any program with its arguments (argv NULL-terminated); "@SOCK@" and "@PREFIX@" in an
  * argument are replaced by p->sock and p->prefix. Waits for p->sock unless wait_sock is 0. */
 int peer_start(struct peer *p, char *const argv[], int wait_sock);
