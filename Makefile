@@ -116,6 +116,7 @@ $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 
 # Unit tests link the pure libraries only (no I/O below them).
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(call obj,irqctl/pci.c) \
+		$(call obj,drivers/virtio/virtqueue.c) \
 		$(call obj,report/svg.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI) -lm

@@ -1,0 +1,235 @@
+/*
+ * test_vdev_faults.c - devices that misbehave. A fake vhost-user back end (a child process
+ * speaking the protocol from QEMU's docs/interop/vhost-user.rst) answers the handshake and then
+ * lies: a short configuration space, a malformed reply, a hang-up mid-handshake, an impossible
+ * used-ring entry. The driver reports each as an error with its reason and does not crash;
+ * a request the lying device held fails with -EPROTO, exactly once.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "util/unixmsg.h"
+#include "vhost-user/vhost_user.h"
+#include "virtio-blk/virtio_blk.h"
+
+enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN };
+
+struct fake {
+	enum fault fault;
+	char path[108];
+};
+
+struct msg {
+	uint32_t request, flags, size;
+	uint8_t payload[512];
+} __attribute__((packed));
+
+static void reply(int s, const struct msg *m, const void *payload, uint32_t size)
+{
+	struct msg r = { .request = m->request, .flags = 1 | 4, .size = size };
+	memcpy(r.payload, payload, size);
+	if (send(s, &r, 12 + size, MSG_NOSIGNAL) < 0)
+		_exit(3);
+}
+
+/* The back end: one connection, the messages the front end sends, then the fault. */
+static int fake_main(const struct irqd_proc *p, void *arg)
+{
+	(void)p;
+	const struct fake *f = arg;
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	strcpy(sa.sun_path, f->path);
+	if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0)
+		return 2;
+	int s = accept(l, NULL, NULL);
+	char *mem = NULL;
+	uint64_t region_user = 0, used_addr = 0;
+	uint16_t num = 0;
+	int call = -1, kick = -1;
+	for (;;) {
+		struct msg m;
+		int fds[8], nfds;
+		struct pollfd pf[2] = { { .fd = s, .events = POLLIN }, { .fd = kick, .events = POLLIN } };
+		if (poll(pf, kick >= 0 ? 2 : 1, -1) < 0)
+			return 2;
+		if (kick >= 0 && (pf[1].revents & POLLIN)) {
+			/* a request: answer it with an impossible used entry */
+			uint64_t v;
+			if (read(kick, &v, sizeof v) < 0)
+				return 2;
+			struct virtq_used *u = (struct virtq_used *)(mem + (used_addr - region_user));
+			u->ring[u->idx % num] = (struct virtq_used_elem){
+				f->fault == BAD_USED_ID ? 9999u : 0u, f->fault == BAD_USED_ID ? 1u : 1u << 30 };
+			__atomic_store_n(&u->idx, (uint16_t)(u->idx + 1), __ATOMIC_RELEASE);
+			uint64_t one = 1;
+			if (write(call, &one, sizeof one) < 0)
+				return 2;
+		}
+		if (!(pf[0].revents & (POLLIN | POLLHUP)))
+			continue;
+		ssize_t n = unixmsg_recv(s, &m, 12, fds, &nfds, 8, MSG_WAITALL);
+		if (n <= 0)
+			return 0; /* the front end closed */
+		if (m.size && recv(s, m.payload, m.size, MSG_WAITALL) != (ssize_t)m.size)
+			return 2;
+		uint64_t u64;
+		switch (m.request) {
+		case 1: /* GET_FEATURES: VERSION_1, EVENT_IDX, PROTOCOL_FEATURES, FLUSH */
+			if (f->fault == HANGUP)
+				return 0;
+			u64 = (1ull << 32) | (1ull << 29) | (1ull << 30) | (1ull << 9);
+			if (f->fault == BAD_REPLY) {
+				m.request = 77; /* an answer to a question nobody asked */
+				reply(s, &m, &u64, sizeof u64);
+				break;
+			}
+			reply(s, &m, &u64, sizeof u64);
+			break;
+		case 15: /* GET_PROTOCOL_FEATURES: REPLY_ACK, CONFIG */
+			u64 = (1ull << 3) | (1ull << 9);
+			reply(s, &m, &u64, sizeof u64);
+			break;
+		case 24: { /* GET_CONFIG: offset, size, flags, bytes */
+			uint32_t cfg[3 + 6] = { 0, f->fault == SHORT_CONFIG ? 8 : 24, 0, 2048, 0 };
+			reply(s, &m, cfg, 12 + cfg[1]);
+			break;
+		}
+		default:
+			if (m.request == 5 && nfds == 1) { /* SET_MEM_TABLE */
+				uint64_t *r = (uint64_t *)(m.payload + 8);
+				mem = mmap(NULL, r[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+				region_user = r[2];
+			}
+			if (m.request == 8) /* SET_VRING_NUM */
+				num = (uint16_t)((uint32_t *)m.payload)[1];
+			if (m.request == 9) /* SET_VRING_ADDR: index, flags, desc, used, avail */
+				memcpy(&used_addr, m.payload + 16, 8);
+			if (m.request == 12)
+				kick = fds[0];
+			if (m.request == 13)
+				call = fds[0];
+			if (m.flags & 8) { /* NEED_REPLY */
+				u64 = 0;
+				reply(s, &m, &u64, sizeof u64);
+			}
+		}
+	}
+}
+
+static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
+{
+	f->fault = fault;
+	snprintf(f->path, sizeof f->path, "/tmp/irqd-fake-%d-%d.sock", (int)getpid(), (int)fault);
+	unlink(f->path);
+	*pid = spawn(fake_main, NULL, f);
+}
+
+static int open_blk(const struct fake *f, struct vblk **b, char *err, size_t len)
+{
+	struct vblk_options o = { .queue_size = 16, .max_io = 4096, .irq = VIRTIO_IRQ_EVENTFD };
+	struct virtio_dev *dev;
+	int r = vhost_user_open(f->path, "fake0", vblk_arena_size(&o), 5000, &dev, err, len);
+	return r < 0 ? r : vblk_open(dev, &o, b, err, len);
+}
+
+static void expect_open_error(enum fault fault, int want, const char *text)
+{
+	struct fake f;
+	pid_t pid;
+	start_fake(&f, fault, &pid);
+	struct vblk *b = NULL;
+	char err[200] = "";
+	int r = open_blk(&f, &b, err, sizeof err);
+	assert_null(b);
+	assert_int_equal(r, want);
+	if (strstr(err, text) == NULL)
+		fail_msg("error \"%s\" lacks \"%s\"", err, text);
+	assert_int_equal(reap_within(pid, 5000), 0);
+	unlink(f.path);
+}
+
+static void test_short_config(void **state)
+{
+	(void)state;
+	expect_open_error(SHORT_CONFIG, -EPROTO, "configuration too short: 8 of 24 bytes");
+}
+
+static void test_bad_reply(void **state)
+{
+	(void)state;
+	expect_open_error(BAD_REPLY, -EPROTO, "malformed reply to GET_FEATURES");
+}
+
+static void test_hangup(void **state)
+{
+	(void)state;
+	expect_open_error(HANGUP, -ECONNRESET, "closed the connection during GET_FEATURES");
+}
+
+static int done_count;
+static void on_done(struct vblk_req *r)
+{
+	(void)r;
+	done_count++;
+}
+
+static void bad_used(enum fault fault)
+{
+	struct fake f;
+	pid_t pid;
+	start_fake(&f, fault, &pid);
+	struct vblk *b;
+	char err[200];
+	if (open_blk(&f, &b, err, sizeof err) < 0)
+		fail_msg("open: %s", err);
+	done_count = 0;
+	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
+			      .data = vblk_buffer(b, 0), .done = on_done };
+	assert_int_equal(vblk_submit(b, &r), 0);
+	int n = vblk_wait(b, 5000);
+	assert_int_equal(n, -EPROTO);
+	assert_non_null(strstr(vblk_error(b), "invalid used entry"));
+	assert_int_equal(done_count, 1);
+	assert_int_equal(r.status, -EPROTO);
+	/* the driver refuses new work until reconnected, and says why */
+	assert_int_equal(vblk_submit(b, &r), -ENOTCONN);
+	struct vblk_stats st;
+	vblk_stats(b, &st);
+	assert_int_equal(st.vq.device_errors, 1);
+	vblk_close(b);
+	assert_int_equal(reap_within(pid, 5000), 0);
+	unlink(f.path);
+}
+
+static void test_bad_used_id(void **state)
+{
+	(void)state;
+	bad_used(BAD_USED_ID);
+}
+
+static void test_bad_used_len(void **state)
+{
+	(void)state;
+	bad_used(BAD_USED_LEN);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(test_short_config, harness_teardown),
+		cmocka_unit_test_teardown(test_bad_reply, harness_teardown),
+		cmocka_unit_test_teardown(test_hangup, harness_teardown),
+		cmocka_unit_test_teardown(test_bad_used_id, harness_teardown),
+		cmocka_unit_test_teardown(test_bad_used_len, harness_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
