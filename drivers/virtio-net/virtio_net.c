@@ -4,6 +4,7 @@
 #include "virtio_net.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -230,4 +231,33 @@ int vnet_tx(struct vnet *n, const uint8_t *const *frames, const uint32_t *lens, 
 	}
 	kick(n, &n->tx);
 	return k;
+}
+
+static void drop_rx(void *token, void *arg)
+{
+	(void)token, (void)arg; /* receive buffers are reposted by start_device */
+}
+
+static void drop_tx(void *token, void *arg)
+{
+	struct vnet *n = arg;
+	n->tx_free[n->tx_nfree++] = (uint16_t)index_of(token);
+	n->st.tx_lost++;
+}
+
+int vnet_device_gone(const struct vnet *n)
+{
+	struct pollfd p = { .fd = n->dev->ops->watch_fd(n->dev), .events = POLLIN | POLLRDHUP };
+	return p.fd >= 0 && poll(&p, 1, 0) == 1;
+}
+
+int vnet_reconnect(struct vnet *n, int timeout_ms)
+{
+	virtq_reclaim(&n->rx, drop_rx, n);
+	virtq_reclaim(&n->tx, drop_tx, n);
+	int r = n->dev->ops->reconnect(n->dev, timeout_ms);
+	if (r < 0)
+		return fail(n, r, n->dev->error);
+	n->st.reconnects++;
+	return start_device(n);
 }

@@ -39,6 +39,7 @@ size_t vnet_arena_size(const struct vnet_options *o);
 struct vnet_stats {
 	uint64_t rx_frames, rx_bytes, rx_errors;
 	uint64_t tx_frames, tx_bytes, tx_full;   /* tx_full: frames refused, ring full */
+	uint64_t tx_lost, reconnects;            /* tx_lost: queued when the device went away */
 	uint64_t polls, rearms, rearm_races;     /* rearm_races: frames found right after re-arming */
 	uint64_t wakeups, interrupts;
 	struct virtq_stats rxq, txq;
@@ -61,6 +62,12 @@ int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx);
 int vnet_wait(struct vnet *n, int timeout_ms);
 /* An fd for epoll loops (-1 in POLL mode) and the transport's fd (device gone). */
 int vnet_irq_fd(const struct vnet *n);
+
+/* The device went away (its transport fd hung up: vnet_device_gone): frames in flight are
+ * dropped (counted in tx_lost), the connection is made again (up to timeout_ms) and both
+ * queues restarted, without closing the driver or its irqd line. */
+int vnet_reconnect(struct vnet *n, int timeout_ms);
+int vnet_device_gone(const struct vnet *n);
 
 /* Queues up to count frames (copied), tells the device once. Returns frames queued (fewer
  * when the ring is full). */
