@@ -157,14 +157,18 @@ int peer_start_qsd(struct peer *p, const char *image)
 	return peer_start(p, argv, 1);
 }
 
-int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int wait_sock)
+int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int fwd_cpu,
+		       int wait_sock)
 {
-	char vdev_arg[300], fwd[64];
+	char vdev_arg[300], fwd[64], cores[16], main_core[8];
 	snprintf(vdev_arg, sizeof vdev_arg, "--vdev=%s", vdev);
 	snprintf(fwd, sizeof fwd, "--forward-mode=%s", forward_mode);
+	/* the forwarding core on fwd_cpu, the main (statistics) core on the other one */
+	snprintf(cores, sizeof cores, "%d,%d", fwd_cpu, !fwd_cpu);
+	snprintf(main_core, sizeof main_core, "%d", !fwd_cpu);
 	/* no hugepages (-m with --no-huge needs --total-num-mbufs), one forwarding core */
-	char *const argv[] = { "dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", "0,1",
-			       "--main-lcore", "0", "--file-prefix", "@PREFIX@", vdev_arg, "--",
+	char *const argv[] = { "dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", cores,
+			       "--main-lcore", main_core, "--file-prefix", "@PREFIX@", vdev_arg, "--",
 			       fwd, "--stats-period", "1", "--nb-cores=1", "--total-num-mbufs=16384",
 			       "--txpkts=64", "--port-topology=loop", NULL };
 	return peer_start(p, argv, wait_sock);
@@ -209,6 +213,18 @@ void peer_kill(struct peer *p)
 	reap_within(p->pid, PEER_STOP_MS);
 	p->pid = 0;
 	remember(p);
+}
+
+int peer_wait(struct peer *p, int ms)
+{
+	if (p->pid <= 0)
+		return -ECHILD;
+	int rc = reap_within(p->pid, ms);
+	if (rc != -ETIMEDOUT) {
+		p->pid = 0;
+		remember(p);
+	}
+	return rc;
 }
 
 int peer_stop(struct peer *p)

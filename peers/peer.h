@@ -28,11 +28,16 @@ int peer_init(struct peer *p, const char *name);
 int peer_start_qsd(struct peer *p, const char *image);
 /* dpdk-testpmd with one port, vdev (e.g. "net_vhost0,iface=@SOCK@,queues=1,client=0" for a
  * device, "net_virtio_user0,path=PATH,queues=1" for DPDK's polling driver) in forward_mode
- * (txonly, rxonly, io) with 64-byte frames, statistics every second on its log. */
-int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int wait_sock);
+ * (txonly, rxonly, io) with 64-byte frames, statistics every second on its log; its
+ * forwarding core (which always spins) on CPU fwd_cpu (0 or 1), the main core on the other. */
+int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mode, int fwd_cpu,
+		       int wait_sock);
 /* Any program with its arguments (argv NULL-terminated); "@SOCK@" and "@PREFIX@" in an
  * argument are replaced by p->sock and p->prefix. Waits for p->sock unless wait_sock is 0. */
 int peer_start(struct peer *p, char *const argv[], int wait_sock);
+/* Waits up to ms for the peer to exit by itself: its exit status, -ETIMEDOUT. The directory
+ * (and log) stay until peer_stop. */
+int peer_wait(struct peer *p, int ms);
 /* SIGTERM (SIGKILL after 5 s), reap; returns the exit status or 128+signal. Removes the
  * directory and DPDK runtime files. */
 int peer_stop(struct peer *p);

@@ -45,7 +45,7 @@ static void bed_up(struct bed *t, enum virtio_irq_mode mode)
 	irqd_start(&t->irqd, 0, NULL);
 	t->c = client(&t->irqd);
 	assert_int_equal(peer_init(&t->pmd, "testpmd"), 0);
-	int r = peer_start_testpmd(&t->pmd, "net_vhost0,iface=@SOCK@,queues=1,client=0", "io", 1);
+	int r = peer_start_testpmd(&t->pmd, "net_vhost0,iface=@SOCK@,queues=1,client=0", "io", 1, 1);
 	if (r < 0)
 		fail_msg("dpdk-testpmd: %s; log: %s", strerror(-r), peer_log_tail(&t->pmd));
 	struct vnet_options o = { .irq = mode, .irqd = t->c };
@@ -166,7 +166,7 @@ static void test_reconnect(void **state)
 	for (int round = 0; round < 2; round++) {
 		peer_kill(&t.pmd);
 		assert_true(WAIT_UNTIL(vnet_device_gone(t.n), 5000));
-		int r = peer_start_testpmd(&t.pmd, "net_vhost0,iface=@SOCK@,queues=1,client=0", "io", 1);
+		int r = peer_start_testpmd(&t.pmd, "net_vhost0,iface=@SOCK@,queues=1,client=0", "io", 1, 1);
 		if (r < 0)
 			fail_msg("restart: %s; log: %s", strerror(-r), peer_log_tail(&t.pmd));
 		if (vnet_reconnect(t.n, 20000) < 0)
