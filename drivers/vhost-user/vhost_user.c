@@ -190,14 +190,29 @@ static uint64_t monotonic_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Connects (the back end may still be starting: retry while the socket is missing or
- * refuses) and agrees on protocol features ("Protocol features"), then SET_OWNER. */
+/* Connects and agrees on protocol features ("Protocol features"), then SET_OWNER. A back end
+ * that is still starting may have no socket yet, refuse, or accept and close: all retried
+ * until the deadline. */
+static int vu_handshake(struct vu_dev *v, uint64_t deadline);
+
 static int vu_connect(struct vu_dev *v, int timeout_ms)
+{
+	uint64_t deadline = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		int r = vu_handshake(v, deadline);
+		if (r != -ECONNRESET || monotonic_ms() >= deadline)
+			return r;
+		close(v->sock);
+		v->sock = -1;
+		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
+	}
+}
+
+static int vu_handshake(struct vu_dev *v, uint64_t deadline)
 {
 	struct virtio_dev *d = &v->dev;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	memcpy(sa.sun_path, v->path, sizeof sa.sun_path);
-	uint64_t deadline = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
 		v->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 		if (v->sock < 0)

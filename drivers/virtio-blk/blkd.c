@@ -218,13 +218,25 @@ static void watch(int fd, uint64_t tag)
 		die("epoll", strerror(errno));
 }
 
+/* The device went away or answered nonsense: what it held fails, and blkd connects again. If
+ * it is not back within --reconnect-ms, blkd keeps serving (requests fail with ENOTCONN) and
+ * retries every second. */
+static bool device_down;
+
 static void device_gone(void)
 {
-	epoll_ctl(ep, EPOLL_CTL_DEL, vblk_watch_fd(blk), NULL);
-	fprintf(stderr, "blkd: device went away (%s); what it held fails; reconnecting\n",
-		vblk_error(blk)[0] ? vblk_error(blk) : "connection closed");
-	if (vblk_reconnect(blk, reconnect_ms) < 0)
-		die("reconnect", vblk_error(blk));
+	if (!device_down) {
+		epoll_ctl(ep, EPOLL_CTL_DEL, vblk_watch_fd(blk), NULL);
+		fprintf(stderr, "blkd: device went away (%s); what it held fails; reconnecting\n",
+			vblk_error(blk)[0] ? vblk_error(blk) : "connection closed");
+	}
+	if (vblk_reconnect(blk, device_down ? 0 : reconnect_ms) < 0) {
+		if (!device_down)
+			fprintf(stderr, "blkd: %s; retrying every second\n", vblk_error(blk));
+		device_down = true;
+		return;
+	}
+	device_down = false;
 	watch(vblk_watch_fd(blk), TAG_DEVICE);
 	fprintf(stderr, "blkd: device back\n");
 }
@@ -293,7 +305,7 @@ int main(int argc, char **argv)
 				work += pick(clients[i]);
 		vblk_kick(blk);
 		int n = vblk_process(blk);
-		if (n < 0) /* the device answered nonsense: what it held failed; reset it */
+		if (n < 0 && !device_down) /* the device answered nonsense: what it held failed */
 			device_gone();
 		work += n > 0 ? n : 0;
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
@@ -307,7 +319,10 @@ int main(int argc, char **argv)
 			if (clients[i] && !clients[i]->dead)
 				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0;
 		struct epoll_event evs[16];
-		int ne = pending ? 0 : epoll_wait(ep, evs, 16, o.irq == VIRTIO_IRQ_POLL ? 0 : vblk_watchdog(blk));
+		int timeout = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
+		int ne = epoll_wait(ep, evs, 16, timeout);
+		if (ne == 0 && device_down)
+			device_gone();
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i] && !clients[i]->dead)
 				blkq_awake(&clients[i]->sh->sq_hdr);

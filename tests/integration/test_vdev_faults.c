@@ -131,13 +131,15 @@ static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 	snprintf(f->path, sizeof f->path, "/tmp/irqd-fake-%d-%d.sock", (int)getpid(), (int)fault);
 	unlink(f->path);
 	*pid = spawn(fake_main, NULL, f);
+	assert_true(WAIT_UNTIL(access(f->path, F_OK) == 0, 5000));
 }
 
 static int open_blk(const struct fake *f, struct vblk **b, char *err, size_t len)
 {
 	struct vblk_options o = { .queue_size = 16, .max_io = 4096, .irq = VIRTIO_IRQ_EVENTFD };
 	struct virtio_dev *dev;
-	int r = vhost_user_open(f->path, "fake0", vblk_arena_size(&o), 5000, &dev, err, len);
+	/* no retries: a back end that accepts and closes is retried within the timeout */
+	int r = vhost_user_open(f->path, "fake0", vblk_arena_size(&o), 0, &dev, err, len);
 	return r < 0 ? r : vblk_open(dev, &o, b, err, len);
 }
 
