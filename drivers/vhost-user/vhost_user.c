@@ -124,7 +124,8 @@ static int vu_request(struct vu_dev *v, uint32_t request, const void *payload, u
 {
 	struct virtio_dev *d = &v->dev;
 	struct vu_msg m = { .request = request, .flags = VHOST_USER_VERSION, .size = size };
-	memcpy(&m.payload, payload, size);
+	if (size)
+		memcpy(&m.payload, payload, size);
 	bool ack = !has_reply(request) && has_protocol(v, VHOST_USER_PROTOCOL_F_REPLY_ACK);
 	if (ack)
 		m.flags |= VHOST_USER_NEED_REPLY;

@@ -334,7 +334,15 @@ int main(int argc, char **argv)
 				device_gone();
 			else if (tag == TAG_SIGNAL) {
 				fprintf(stderr, "blkd: stopping\n");
-				vblk_close(blk);
+				vblk_close(blk); /* requests in flight complete with ECONNRESET */
+				for (unsigned i = 0; i < MAX_CLIENTS; i++)
+					if (clients[i]) {
+						if (!clients[i]->dead)
+							drop_client(i);
+						free_client(i);
+					}
+				if (o.irqd)
+					irqd_disconnect(o.irqd);
 				unlink(listen_path);
 				return 0;
 			} else if (tag >= TAG_CLIENT) {

@@ -56,9 +56,11 @@ static void bed_up(struct bed *t)
 
 static void bed_down(struct bed *t)
 {
+	char log[1024];
+	snprintf(log, sizeof log, "%s", peer_log_tail(&t->blkd));
 	int rc = peer_stop(&t->blkd);
 	if (rc != 0)
-		fail_msg("blkd exited with %d; log: %s", rc, peer_log_tail(&t->blkd));
+		fail_msg("blkd exited with %d; log: %s", rc, log);
 	assert_int_equal(peer_stop(&t->qsd), 0);
 	irqd_stop(&t->irqd);
 }

@@ -105,12 +105,13 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		}
 		default:
 			if (m.request == 5 && nfds == 1) { /* SET_MEM_TABLE */
-				uint64_t *r = (uint64_t *)(m.payload + 8);
+				uint64_t r[4]; /* guest address, size, user address, mmap offset */
+				memcpy(r, m.payload + 8, sizeof r);
 				mem = mmap(NULL, r[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
 				region_user = r[2];
 			}
 			if (m.request == 8) /* SET_VRING_NUM */
-				num = (uint16_t)((uint32_t *)m.payload)[1];
+				memcpy(&num, m.payload + 4, sizeof num);
 			if (m.request == 9) /* SET_VRING_ADDR: index, flags, desc, used, avail */
 				memcpy(&used_addr, m.payload + 16, 8);
 			if (m.request == 12)
