@@ -697,6 +697,17 @@ int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max)
 	return n;
 }
 
+int irqd_try(struct irqd_client *c, struct irqd_event *ev, int max)
+{
+	if (max <= 0)
+		return irqdc_fail(EINVAL, "irqd: room for no event");
+	pthread_mutex_lock(&c->ev_lock);
+	int n = scan_direct(c, ev, max);
+	n += scan(c, ev + n, max - n);
+	pthread_mutex_unlock(&c->ev_lock);
+	return n;
+}
+
 int irqd_fd(struct irqd_client *c)
 {
 	return c->ep;

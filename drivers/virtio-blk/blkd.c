@@ -314,7 +314,7 @@ int main(int argc, char **argv)
 		if (work)
 			continue;
 		/* Sleep: tell every client to ring, then look once more. */
-		bool pending = false;
+		bool pending = o.irq != VIRTIO_IRQ_POLL && vblk_arm(blk);
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i] && !clients[i]->dead)
 				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0;

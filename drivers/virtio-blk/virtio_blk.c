@@ -357,6 +357,11 @@ int vblk_process(struct vblk *b)
 	return process(b, true);
 }
 
+int vblk_arm(struct vblk *b)
+{
+	return virtio_irq_arm(&b->irq) || virtq_pending(&b->vq);
+}
+
 int vblk_device_gone(const struct vblk *b)
 {
 	int fd = vblk_watch_fd(b);

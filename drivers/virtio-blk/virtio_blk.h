@@ -94,6 +94,9 @@ int vblk_process(struct vblk *b);
 /* vblk_process, sleeping up to timeout_ms for the interrupt when nothing is done yet (POLL
  * mode spins). Returns requests completed, or -ECONNRESET when the device went away. */
 int vblk_wait(struct vblk *b, int timeout_ms);
+/* Before an epoll loop sleeps on vblk_irq_fd: arms it; 1 if completions are pending after all
+ * (call vblk_process instead of sleeping). */
+int vblk_arm(struct vblk *b);
 /* fds for an epoll loop: the interrupt (-1 when polling) and the device's (readable or hung
  * up when it went away). */
 int vblk_irq_fd(const struct vblk *b);

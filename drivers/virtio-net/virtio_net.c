@@ -160,7 +160,6 @@ void vnet_stats(const struct vnet *n, struct vnet_stats *st)
 
 const char *vnet_error(const struct vnet *n) { return n->error; }
 const uint8_t *vnet_mac(const struct vnet *n) { return n->mac; }
-int vnet_irq_fd(const struct vnet *n) { return virtio_irq_fd(&n->irq); }
 
 int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx)
 {

@@ -60,8 +60,6 @@ typedef void vnet_rx_fn(void *ctx, const uint8_t *frame, uint32_t len);
 int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx);
 /* Sleeps until the receive interrupt or timeout_ms; 1 if woken by it. POLL mode: 0 at once. */
 int vnet_wait(struct vnet *n, int timeout_ms);
-/* An fd for epoll loops (-1 in POLL mode) and the transport's fd (device gone). */
-int vnet_irq_fd(const struct vnet *n);
 
 /* The device went away (its transport fd hung up: vnet_device_gone): frames in flight are
  * dropped (counted in tx_lost), the connection is made again (up to timeout_ms) and both

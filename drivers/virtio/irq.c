@@ -128,23 +128,33 @@ static int take_eventfd(struct virtio_irq *q)
 	return 1;
 }
 
-int virtio_irq_take(struct virtio_irq *q)
+static int take(struct virtio_irq *q, bool arm)
 {
 	struct irqd_event ev[8];
 	int n;
 	switch (q->mode) {
 	case VIRTIO_IRQ_IRQD:
 	case VIRTIO_IRQ_DIRECT:
-		n = irqd_poll(q->irqd, ev, 8);
+		n = arm ? irqd_poll(q->irqd, ev, 8) : irqd_try(q->irqd, ev, 8);
 		if (n <= 0)
 			return 0;
 		note(q, ev, n);
 		return 1;
 	case VIRTIO_IRQ_EVENTFD:
-		return take_eventfd(q);
+		return take_eventfd(q); /* level-triggered in epoll: nothing to arm */
 	default:
 		return 0;
 	}
+}
+
+int virtio_irq_take(struct virtio_irq *q)
+{
+	return take(q, false);
+}
+
+int virtio_irq_arm(struct virtio_irq *q)
+{
+	return take(q, true);
 }
 
 static bool readable(int fd)

@@ -45,8 +45,12 @@ void virtio_irq_close(struct virtio_irq *q);
 
 /* An fd that is readable when an interrupt is pending (for epoll loops); -1 in POLL mode. */
 int virtio_irq_fd(const struct virtio_irq *q);
-/* Takes pending interrupts without blocking: 1 if there were any, 0 if not. */
+/* Takes pending interrupts without blocking or arming a wake-up (no system call through irqd
+ * without DIRECT): 1 if there were any, 0 if not. */
 int virtio_irq_take(struct virtio_irq *q);
+/* Before sleeping in epoll on virtio_irq_fd: arms it; 1 if an interrupt was pending after all
+ * (taken: do not sleep), 0 if the caller may sleep. */
+int virtio_irq_arm(struct virtio_irq *q);
 /* Blocks up to timeout_ms for an interrupt (also returning early, with 0, when watch_fd, the
  * transport's fd, becomes readable). 1: interrupt, 0: timeout or watch_fd. POLL mode: 0. */
 int virtio_irq_wait(struct virtio_irq *q, int watch_fd, int timeout_ms);

@@ -140,6 +140,43 @@ static void test_fd_epoll(void **state)
 	irqd_stop(&p);
 }
 
+/* irqd_try takes batches without arming a wake-up: irqd writes no wake eventfd for them and
+ * irqd_fd does not become readable; irqd_poll then arms as before. */
+static void test_try_no_arm(void **state)
+{
+	(void)state;
+	struct irqd_proc p;
+	irqd_start(&p, 2, "line sim1 trigger=edge\n");
+	struct irqd_client *c = client(&p), *devc = client(&p);
+	struct irqd_simdev *dev;
+	assert_int_equal(irqd_simdev_open(devc, "sim1", &dev), 0);
+	uint32_t h;
+	assert_int_equal(irqd_attach(c, "sim1", IRQD_ATTACH_SHARED, NULL, &h), 0);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event e = { .events = EPOLLIN }, out[2];
+	assert_int_equal(epoll_ctl(ep, EPOLL_CTL_ADD, irqd_fd(c), &e), 0);
+	struct irqd_event ev[4];
+	for (uint64_t round = 1; round <= 20; round++) {
+		assert_int_equal(irqd_try(c, ev, 4), 0);
+		assert_int_equal(irqd_simdev_raise(dev, 1), 0);
+		assert_true(WAIT_UNTIL(line_stats(c, "sim1").delivered == round, 5000));
+		assert_int_equal(epoll_wait(ep, out, 2, 0), 0);
+		assert_int_equal(irqd_try(c, ev, 4), 1);
+		assert_int_equal(ev[0].seq, round);
+	}
+	assert_int_equal(line_stats(c, "sim1").wakeups, 0);
+	assert_int_equal(irqd_poll(c, ev, 4), 0); /* arms */
+	assert_int_equal(irqd_simdev_raise(dev, 1), 0);
+	assert_int_equal(epoll_wait(ep, out, 2, 5000), 1);
+	assert_int_equal(irqd_try(c, ev, 4), 1);
+	assert_int_equal(line_stats(c, "sim1").wakeups, 1);
+	close(ep);
+	irqd_simdev_close(dev);
+	irqd_disconnect(devc);
+	irqd_disconnect(c);
+	irqd_stop(&p);
+}
+
 /* A thread sleeping in irqd_wait with only mailboxes sleeps on the futex; a DIRECT attachment
  * made meanwhile by another thread moves it to epoll, where the direct source wakes it. Mailbox
  * batches keep waking it, through whichever of the two it sleeps on. */
@@ -820,6 +857,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_wait_timeout, harness_teardown),
 		cmocka_unit_test_teardown(test_poll_nonblocking, harness_teardown),
 		cmocka_unit_test_teardown(test_fd_epoll, harness_teardown),
+		cmocka_unit_test_teardown(test_try_no_arm, harness_teardown),
 		cmocka_unit_test_teardown(test_futex_then_direct, harness_teardown),
 		cmocka_unit_test_teardown(test_batching_one_wakeup, harness_teardown),
 		cmocka_unit_test_teardown(test_wait_max_smaller, harness_teardown),

@@ -85,6 +85,9 @@ int irqd_detach(struct irqd_client *c, uint32_t handle);
  * readable (poll/epoll) when a new batch is pending; call irqd_poll again then. */
 int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout_ms);
 int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max);
+/* What is pending, taken without arming any wake-up and, with no DIRECT attachment, without a
+ * system call: for a driver that polls between sleeps (it sleeps with irqd_wait, which arms). */
+int irqd_try(struct irqd_client *c, struct irqd_event *ev, int max);
 int irqd_fd(struct irqd_client *c);
 
 /* Answer a level occurrence: irqd unmasks the line when every sharer has answered.
