@@ -68,8 +68,17 @@ BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO) $(B)/bin/blkd $(B)/bin/vblkctl
 
+# bench/netgen, the rate-capped vhost-user device of the packet benchmark, built on DPDK's
+# librte_vhost (plain build only: DPDK is not built with sanitizers). Its headers are system
+# headers to -Werror.
+ifeq ($(VARIANT),)
+NETGEN := $(B)/bench/netgen
+DPDK_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
+DPDK_LIBS = $(shell pkg-config --libs libdpdk)
+endif
+
 .PHONY: all check check-plain check-install check-deb check-fuzz fuzz soak install bench demo deps clean
-all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES)
+all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES) $(NETGEN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -129,6 +138,12 @@ $(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(call obj,$(PEER_SRC)
 		$(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ -lm
+
+ifneq ($(NETGEN),)
+$(NETGEN): bench/netgen/netgen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(DPDK_CFLAGS) $< -o $@ $(DPDK_LIBS)
+endif
 
 # --- checks ------------------------------------------------------------------------------
 deps:

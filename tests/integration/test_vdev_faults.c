@@ -24,7 +24,7 @@ enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN };
 
 struct fake {
 	enum fault fault;
-	char path[108];
+	char path[96]; /* room for ".tmp" in sun_path */
 };
 
 struct msg {
@@ -45,10 +45,13 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 {
 	(void)p;
 	const struct fake *f = arg;
+	/* the socket appears under its name only once it listens (the test connects without
+	 * retrying) */
 	int l = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	strcpy(sa.sun_path, f->path);
-	if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0)
+	snprintf(sa.sun_path, sizeof sa.sun_path, "%s.tmp", f->path);
+	if (bind(l, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(l, 1) < 0 ||
+	    rename(sa.sun_path, f->path) < 0)
 		return 2;
 	int s = accept(l, NULL, NULL);
 	char *mem = NULL;
