@@ -4,7 +4,7 @@
  * port).
  *
  *   netgen --socket PATH --prefix NAME [--rate PPS] [--size 64] [--seconds S]
- *          [--mode tx|rx|both] [--burst 32] [--lcore N]
+ *          [--mode tx|rx|both] [--burst 32] [--lcore N] [--warmup-ms N]
  *
  * It is the vhost-user server: it creates PATH and waits for a driver (a front end). tx: frames
  * of --size bytes into the driver's receive queue (virtio queue 0), paced by the TSC so that
@@ -14,7 +14,8 @@
  * 1) are counted, and gaps in their sequence numbers. librte_vhost signals the driver's call
  * eventfd itself, honouring EVENT_IDX.
  *
- * Generation runs while a driver is connected and ready, for --seconds of that time; then one
+ * Generation runs while a driver is connected and ready (after --warmup-ms more, so that the
+ * driver is in its loop), for --seconds of that time; then one
  * JSON line goes to stdout: {"offered":N,"enqueued":N,"dropped":N,"received":N,"rx_gaps":N,
  * "seconds":F,"rate_pps":F} and netgen exits (closing the socket). SIGINT/SIGTERM end it early
  * with the same report. One line of running totals per second before that.
@@ -79,7 +80,7 @@ static void on_signal(int sig)
 static void usage(void)
 {
 	fprintf(stderr, "usage: netgen --socket PATH --prefix NAME [--rate PPS] [--size BYTES] "
-			"[--seconds S] [--mode tx|rx|both] [--burst N] [--lcore N]\n");
+			"[--seconds S] [--mode tx|rx|both] [--burst N] [--lcore N] [--warmup-ms N]\n");
 	exit(2);
 }
 
@@ -88,11 +89,12 @@ int main(int argc, char **argv)
 	const char *sock = NULL, *prefix = NULL, *mode = "tx";
 	double seconds = 10;
 	uint64_t rate = 0;
-	unsigned size = 64, burst = 32, lcore = 1;
+	unsigned size = 64, burst = 32, lcore = 1, warmup_ms = 0;
 	static const struct option opts[] = {
 		{ "socket", 1, 0, 's' }, { "prefix", 1, 0, 'p' }, { "rate", 1, 0, 'r' },
 		{ "size", 1, 0, 'z' },   { "seconds", 1, 0, 't' }, { "mode", 1, 0, 'm' },
-		{ "burst", 1, 0, 'b' },  { "lcore", 1, 0, 'l' },   { 0, 0, 0, 0 },
+		{ "burst", 1, 0, 'b' },  { "lcore", 1, 0, 'l' },   { "warmup-ms", 1, 0, 'w' },
+		{ 0, 0, 0, 0 },
 	};
 	for (int c; (c = getopt_long(argc, argv, "", opts, NULL)) != -1;) {
 		switch (c) {
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
 		case 'm': mode = optarg; break;
 		case 'b': burst = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'l': lcore = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'w': warmup_ms = (unsigned)strtoul(optarg, NULL, 10); break;
 		default: usage();
 		}
 	}
@@ -153,8 +156,11 @@ int main(int argc, char **argv)
 			usleep(1000);
 			continue;
 		}
-		if (last == 0)
+		if (last == 0) {
+			usleep(warmup_ms * 1000);
+			now = rte_rdtsc();
 			last = next_due = next_print = now;
+		}
 		active += now - last;
 		last = now;
 		if (do_tx && (rate == 0 || now >= next_due)) {
