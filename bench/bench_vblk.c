@@ -12,7 +12,9 @@
  * Targets (issue 4): QD1 p50 (irqd) within 1.15x of polling; QD32 IOPS (irqd) at least 0.95x of
  * polling with at most half of its CPU (driver + irqd against the polling driver).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -52,7 +54,7 @@ struct result {
 	double qd1_s, qd1_cpu_s;
 	uint64_t qd32_ios;
 	double qd32_s, driver_cpu_s, irqd_cpu_s, device_cpu_s;
-	uint64_t wakeups, interrupts, rekicks;
+	uint64_t wakeups, interrupts, rekicks, kicks;
 };
 
 static struct result res[MODES];
@@ -73,6 +75,27 @@ static uint64_t rnd(void)
 {
 	seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
 	return seed;
+}
+
+#define DRIVER_CPU 0
+#define DEVICE_CPU 1
+
+/* Every thread of a process onto one CPU: the driver and irqd share one, the device has the
+ * other, in every mode alike. */
+static void pin_process(pid_t pid, int cpu)
+{
+	char path[64];
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	for (struct dirent *e; (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.')
+			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
+	closedir(d);
 }
 
 static double thread_cpu_s(void)
@@ -121,6 +144,7 @@ static void add_stats(struct result *r, struct vblk *b)
 	r->wakeups += st.wakeups;
 	r->interrupts += st.interrupts;
 	r->rekicks += st.rekicks;
+	r->kicks += st.vq.notifies + st.rekicks;
 }
 
 static void wait_one(struct vblk *b)
@@ -281,6 +305,9 @@ int main(int argc, char **argv)
 	int r = peer_start_qsd(&qsd, image);
 	if (r < 0)
 		die("qemu-storage-daemon", r == -ENOENT ? "not installed" : peer_log_tail(&qsd));
+	pin_process(getpid(), DRIVER_CPU);
+	pin_process(irqd_peer.pid, DRIVER_CPU);
+	pin_process(qsd.pid, DEVICE_CPU);
 	for (unsigned i = 0; i < HOPS; i++)
 		hist_init(&hops[i]);
 	/* warm-up: the first reads of a fresh device and page cache are slow for whoever runs
@@ -310,16 +337,17 @@ int main(int argc, char **argv)
 		FILE *f = outs[k];
 		fprintf(f, "\n## virtio-blk on qemu-storage-daemon: 4 KiB random reads (%u QD1 reads in %u rounds, QD%d for %.0f s)\n\n",
 			ios, rounds, QD_MAX, seconds);
-		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD1 driver CPU | QD32 IOPS | QD32 driver CPU | QD32 irqd CPU | QD32 device CPU | wake-ups/IO | re-kicks |\n");
-		fprintf(f, "|---|---|---|---|---|---|---|---|---|---|\n");
+		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD1 driver CPU | QD32 IOPS | QD32 driver CPU | QD32 irqd CPU | QD32 device CPU | wake-ups/IO | kicks/IO | re-kicks |\n");
+		fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
 		for (unsigned m = 0; m < MODES; m++) {
 			struct result *x = &res[m];
 			double total_ios = (double)(x->qd1.count + x->qd32_ios);
-			fprintf(f, "| %s | %.1f | %.1f | %.0f%% | %.0f | %.0f%% | %.0f%% | %.0f%% | %.3f | %" PRIu64 " |\n",
+			fprintf(f, "| %s | %.1f | %.1f | %.0f%% | %.0f | %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f | %" PRIu64 " |\n",
 				mode_label[m], p_us(&x->qd1, 50), p_us(&x->qd1, 99),
 				100 * x->qd1_cpu_s / x->qd1_s, x->qd32_ios / x->qd32_s, 100 * x->driver_cpu_s / x->qd32_s,
 				100 * x->irqd_cpu_s / x->qd32_s, 100 * x->device_cpu_s / x->qd32_s,
-				total_ios ? x->wakeups / total_ios : 0, x->rekicks);
+				total_ios ? x->wakeups / total_ios : 0, total_ios ? x->kicks / total_ios : 0,
+				x->rekicks);
 		}
 		fprintf(f, "\nQD1 read through irqd, where the time goes (p50 / p99 us):\n\n");
 		for (unsigned i = 0; i < HOPS; i++) {
