@@ -84,6 +84,15 @@ static int reconnect(void)
 	return take_reply(5000) > 0 ? 0 : -1;
 }
 
+/* The socket's directory, removed when libFuzzer exits. */
+static char fuzz_dir[] = "/tmp/irqd-fuzz.XXXXXX";
+
+static void remove_fuzz_dir(void)
+{
+	unlink(sock_path);
+	rmdir(fuzz_dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	(void)argc;
@@ -96,10 +105,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		fprintf(stderr, "fuzz_server: %s\n", err);
 		abort();
 	}
-	char dir[] = "/tmp/irqd-fuzz.XXXXXX";
-	if (!mkdtemp(dir))
+	if (!mkdtemp(fuzz_dir))
 		abort();
-	snprintf(sock_path, sizeof(sock_path), "%s/irqd.sock", dir);
+	atexit(remove_fuzz_dir);
+	snprintf(sock_path, sizeof(sock_path), "%s/irqd.sock", fuzz_dir);
 	if (server_init(&srv, &cfg) < 0 || (srv.listen_fd = server_listen(sock_path, &cfg)) < 0 ||
 	    delivery_start(&srv) < 0 || server_add_sim_lines(&srv) < 0)
 		abort();

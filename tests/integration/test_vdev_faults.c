@@ -129,10 +129,21 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 	}
 }
 
+/* The fake's socket path, removed by the teardown even when a test fails early. */
+static char fake_path[96];
+
+static int fake_teardown(void **state)
+{
+	harness_teardown(state);
+	unlink(fake_path);
+	return 0;
+}
+
 static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 {
 	f->fault = fault;
 	snprintf(f->path, sizeof f->path, "/tmp/irqd-fake-%d-%d.sock", (int)getpid(), (int)fault);
+	snprintf(fake_path, sizeof fake_path, "%s", f->path);
 	unlink(f->path);
 	*pid = spawn(fake_main, NULL, f);
 	assert_true(WAIT_UNTIL(access(f->path, F_OK) == 0, 5000));
@@ -160,7 +171,6 @@ static void expect_open_error(enum fault fault, int want, const char *text)
 	if (strstr(err, text) == NULL)
 		fail_msg("error \"%s\" lacks \"%s\"", err, text);
 	assert_int_equal(reap_within(pid, 5000), 0);
-	unlink(f.path);
 }
 
 static void test_short_config(void **state)
@@ -213,7 +223,6 @@ static void bad_used(enum fault fault)
 	assert_int_equal(st.vq.device_errors, 1);
 	vblk_close(b);
 	assert_int_equal(reap_within(pid, 5000), 0);
-	unlink(f.path);
 }
 
 static void test_bad_used_id(void **state)
@@ -231,11 +240,11 @@ static void test_bad_used_len(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_short_config, harness_teardown),
-		cmocka_unit_test_teardown(test_bad_reply, harness_teardown),
-		cmocka_unit_test_teardown(test_hangup, harness_teardown),
-		cmocka_unit_test_teardown(test_bad_used_id, harness_teardown),
-		cmocka_unit_test_teardown(test_bad_used_len, harness_teardown),
+		cmocka_unit_test_teardown(test_short_config, fake_teardown),
+		cmocka_unit_test_teardown(test_bad_reply, fake_teardown),
+		cmocka_unit_test_teardown(test_hangup, fake_teardown),
+		cmocka_unit_test_teardown(test_bad_used_id, fake_teardown),
+		cmocka_unit_test_teardown(test_bad_used_len, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
