@@ -178,6 +178,11 @@ $(F)/fuzz_server: $(F)/obj/fuzz/fuzz_server.o $(FUZZ_SERVER_OBJ)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS_URCU) -pthread
 $(F)/fuzz_config: $(F)/obj/fuzz/fuzz_config.o $(F)/obj/irqd/config.o
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@
+$(F)/fuzz_virtq: $(F)/obj/fuzz/fuzz_virtq.o $(F)/obj/drivers/virtio/virtqueue.o
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@
+$(F)/fuzz_vhost_user: $(F)/obj/fuzz/fuzz_vhost_user.o $(patsubst %.c,$(F)/obj/%.o,$(DRIVER_SRC) \
+		$(CLIENT_SRC))
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -pthread
 
 # A short run of every target from the committed seeds (make check); `make fuzz` runs each for
 # FUZZ_SECONDS and keeps what it finds in build/fuzz/corpus-NAME.

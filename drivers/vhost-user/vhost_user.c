@@ -194,13 +194,16 @@ static uint64_t monotonic_ms(void)
 /* Connects and agrees on protocol features ("Protocol features"), then SET_OWNER. A back end
  * that is still starting may have no socket yet, refuse, or accept and close: all retried
  * until the deadline. */
-static int vu_handshake(struct vu_dev *v, uint64_t deadline);
+static int vu_dial(struct vu_dev *v, uint64_t deadline);
+static int vu_agree(struct vu_dev *v);
 
 static int vu_connect(struct vu_dev *v, int timeout_ms)
 {
 	uint64_t deadline = monotonic_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
 	for (;;) {
-		int r = vu_handshake(v, deadline);
+		int r = vu_dial(v, deadline);
+		if (r == 0)
+			r = vu_agree(v);
 		if (r != -ECONNRESET || monotonic_ms() >= deadline)
 			return r;
 		close(v->sock);
@@ -209,7 +212,7 @@ static int vu_connect(struct vu_dev *v, int timeout_ms)
 	}
 }
 
-static int vu_handshake(struct vu_dev *v, uint64_t deadline)
+static int vu_dial(struct vu_dev *v, uint64_t deadline)
 {
 	struct virtio_dev *d = &v->dev;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -219,7 +222,7 @@ static int vu_handshake(struct vu_dev *v, uint64_t deadline)
 		if (v->sock < 0)
 			return virtio_fail(d, -errno, "%s: socket: %s", d->name, strerror(errno));
 		if (connect(v->sock, (struct sockaddr *)&sa, sizeof sa) == 0)
-			break;
+			return 0;
 		int err = errno;
 		close(v->sock);
 		v->sock = -1;
@@ -228,6 +231,11 @@ static int vu_handshake(struct vu_dev *v, uint64_t deadline)
 					   d->name, v->path, strerror(err));
 		nanosleep(&(struct timespec){ .tv_nsec = 10 * 1000 * 1000 }, NULL);
 	}
+}
+
+/* On a connected socket: protocol features, then SET_OWNER. */
+static int vu_agree(struct vu_dev *v)
+{
 	struct timeval tv = { .tv_sec = VHOST_USER_TIMEOUT_S };
 	setsockopt(v->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	v->protocol_features = 0;
@@ -361,6 +369,9 @@ static int vu_watch_fd(struct virtio_dev *d)
 static int vu_reconnect(struct virtio_dev *d, int timeout_ms)
 {
 	struct vu_dev *v = vu(d);
+	if (v->path[0] == 0)
+		return virtio_fail(d, -ENOTCONN, "%s: the device's socket was handed over, no path to "
+				   "connect to again", d->name);
 	if (v->sock >= 0)
 		close(v->sock);
 	v->sock = -1;
@@ -394,11 +405,11 @@ static const struct virtio_transport_ops vhost_user_ops = {
 	.close = vu_close,
 };
 
-int vhost_user_open(const char *socket_path, const char *name, size_t arena_size,
-		    int timeout_ms, struct virtio_dev **out, char *errbuf, size_t errlen)
+/* A device with its arena, not connected yet. */
+static int vu_new(const char *name, size_t arena_size, struct vu_dev **out)
 {
-	*out = NULL;
 	struct vu_dev *v = calloc(1, sizeof *v);
+	*out = v;
 	if (v == NULL)
 		return -ENOMEM;
 	v->dev.ops = &vhost_user_ops;
@@ -406,34 +417,59 @@ int vhost_user_open(const char *socket_path, const char *name, size_t arena_size
 	for (int i = 0; i < VHOST_USER_MAX_QUEUES; i++)
 		v->kick_fd[i] = -1;
 	snprintf(v->dev.name, sizeof v->dev.name, "%s", name);
-	int r;
-	if (strlen(socket_path) >= sizeof v->path) {
-		r = virtio_fail(&v->dev, -ENAMETOOLONG, "%s: socket path too long: %s", name, socket_path);
-		goto fail;
-	}
-	strcpy(v->path, socket_path);
 	arena_size = (arena_size + 4095) & ~(size_t)4095;
 	v->memfd = memfd_create("virtio-arena", MFD_CLOEXEC);
-	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)arena_size) < 0) {
-		r = virtio_fail(&v->dev, -errno, "%s: DMA arena of %zu bytes: %s", name, arena_size,
-				strerror(errno));
-		goto fail;
-	}
+	if (v->memfd < 0 || ftruncate(v->memfd, (off_t)arena_size) < 0)
+		return virtio_fail(&v->dev, -errno, "%s: DMA arena of %zu bytes: %s", name, arena_size,
+				   strerror(errno));
 	void *p = mmap(NULL, arena_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
 		       v->memfd, 0);
-	if (p == MAP_FAILED) {
-		r = virtio_fail(&v->dev, -errno, "%s: mmap arena: %s", name, strerror(errno));
-		goto fail;
-	}
+	if (p == MAP_FAILED)
+		return virtio_fail(&v->dev, -errno, "%s: mmap arena: %s", name, strerror(errno));
 	v->dev.arena = p;
 	v->dev.arena_size = arena_size;
-	if ((r = vu_connect(v, timeout_ms)) < 0)
-		goto fail;
-	*out = &v->dev;
 	return 0;
-fail:
+}
+
+static int vu_done(struct vu_dev *v, int r, struct virtio_dev **out, char *errbuf, size_t errlen)
+{
+	if (r == 0) {
+		*out = &v->dev;
+		return 0;
+	}
 	if (errbuf)
-		snprintf(errbuf, errlen, "%s", v->dev.error[0] ? v->dev.error : strerror(-r));
-	vu_close(&v->dev);
+		snprintf(errbuf, errlen, "%s", v && v->dev.error[0] ? v->dev.error : strerror(-r));
+	if (v)
+		vu_close(&v->dev);
 	return r;
+}
+
+int vhost_user_open(const char *socket_path, const char *name, size_t arena_size,
+		    int timeout_ms, struct virtio_dev **out, char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	struct vu_dev *v;
+	int r = vu_new(name, arena_size, &v);
+	if (r == 0 && strlen(socket_path) >= sizeof v->path)
+		r = virtio_fail(&v->dev, -ENAMETOOLONG, "%s: socket path too long: %s", name, socket_path);
+	if (r == 0) {
+		strcpy(v->path, socket_path);
+		r = vu_connect(v, timeout_ms);
+	}
+	return vu_done(v, r, out, errbuf, errlen);
+}
+
+int vhost_user_open_fd(int sock, const char *name, size_t arena_size, struct virtio_dev **out,
+		       char *errbuf, size_t errlen)
+{
+	*out = NULL;
+	struct vu_dev *v;
+	int r = vu_new(name, arena_size, &v);
+	if (r == 0) {
+		v->sock = sock;
+		r = vu_agree(v);
+	} else {
+		close(sock);
+	}
+	return vu_done(v, r, out, errbuf, errlen);
 }

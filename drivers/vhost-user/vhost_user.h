@@ -17,4 +17,9 @@
 int vhost_user_open(const char *socket_path, const char *name, size_t arena_size,
 		    int timeout_ms, struct virtio_dev **out, char *errbuf, size_t errlen);
 
+/* The same on a socket already connected to the back end (handed over by whoever started it);
+ * the device takes the socket. Such a device cannot reconnect by itself. */
+int vhost_user_open_fd(int sock, const char *name, size_t arena_size, struct virtio_dev **out,
+		       char *errbuf, size_t errlen);
+
 #endif
