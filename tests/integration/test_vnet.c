@@ -199,9 +199,9 @@ static double netgen_field(const struct peer *g, const char *key)
 	return strtod(at + strlen(pat), NULL);
 }
 
-/* netgen, a rate-capped device, offers 200,000 frames/s for 1 s to the driver (through irqd) and
- * counts what the driver sends it: not overloaded, so every frame is counted once on each side,
- * in order. */
+/* netgen, a rate-capped device, offers 50,000 frames/s for 1 s to the driver (through irqd) and
+ * counts what the driver sends it: not overloaded (a ring of 4096 holds 80 ms, enough for a
+ * sanitizer build too), so every frame is counted once on each side, in order. */
 static void test_exact_counts_netgen(void **state)
 {
 	(void)state;
@@ -211,29 +211,29 @@ static void test_exact_counts_netgen(void **state)
 	t.c = client(&t.irqd);
 	assert_int_equal(peer_init(&t.pmd, "netgen"), 0);
 	char *const argv[] = { (char *)netgen_path(), "--socket", "@SOCK@", "--prefix", "@PREFIX@",
-			       "--rate", "200000", "--seconds", "1", "--mode", "both", "--warmup-ms",
+			       "--rate", "50000", "--seconds", "1", "--mode", "both", "--warmup-ms",
 			       "100", NULL };
 	int r = peer_start(&t.pmd, argv, 1);
 	if (r < 0)
 		fail_msg("netgen: %s; log: %s", strerror(-r), peer_log_tail(&t.pmd));
-	struct vnet_options o = { .irq = VIRTIO_IRQ_IRQD, .irqd = t.c, .queue_size = 1024 };
+	struct vnet_options o = { .irq = VIRTIO_IRQ_IRQD, .irqd = t.c, .queue_size = 4096 };
 	struct virtio_dev *dev;
 	char err[200];
 	if (vhost_user_open(t.pmd.sock, "net0", vnet_arena_size(&o), 20000, &dev, err, sizeof err) < 0 ||
 	    vnet_open(dev, &o, &t.n, err, sizeof err) < 0)
 		fail_msg("%s", err);
-	/* receive everything until netgen is done and gone; send 100,000 numbered frames */
+	/* receive everything until netgen is done and gone; send 20,000 numbered frames */
 	struct rx rx = { 0 };
 	uint8_t frame[FRAME_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb5 };
 	const uint8_t *fp[1] = { frame };
 	uint32_t len[1] = { FRAME_LEN };
 	uint64_t sent = 0, deadline = mono_ns() + 30000000000ull;
 	while (!vnet_device_gone(t.n)) {
-		if (sent < 100000) {
+		if (sent < 20000) {
 			memcpy(frame + 14, &sent, sizeof sent);
 			sent += (uint64_t)vnet_tx(t.n, fp, len, 1);
 		}
-		if (vnet_poll(t.n, 256, on_frame, &rx) == 0 && sent == 100000)
+		if (vnet_poll(t.n, 256, on_frame, &rx) == 0 && sent == 20000)
 			vnet_wait(t.n, 50);
 		if (mono_ns() > deadline)
 			fail_msg("netgen still running after 30 s; log: %s", peer_log_tail(&t.pmd));
@@ -242,7 +242,7 @@ static void test_exact_counts_netgen(void **state)
 		;
 	assert_int_equal(peer_wait(&t.pmd, 10000), 0);
 	double offered = netgen_field(&t.pmd, "offered"), enqueued = netgen_field(&t.pmd, "enqueued");
-	assert_true(offered >= 190000);
+	assert_true(offered >= 49000);
 	assert_true(netgen_field(&t.pmd, "dropped") == 0);
 	assert_true(enqueued == offered);
 	assert_int_equal(rx.count, (uint64_t)enqueued);
