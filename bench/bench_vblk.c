@@ -12,7 +12,6 @@
  * Targets (issue 4): QD1 p50 (irqd) within 1.15x of polling; QD32 IOPS (irqd) at least 0.95x of
  * polling with at most half of its CPU (driver + irqd against the polling driver).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
@@ -80,48 +79,12 @@ static uint64_t rnd(void)
 #define DRIVER_CPU 0
 #define DEVICE_CPU 1
 
-/* Every thread of a process onto one CPU: the driver and irqd share one, the device has the
- * other, in every mode alike. */
-static void pin_process(pid_t pid, int cpu)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	for (struct dirent *e; (e = readdir(d)) != NULL;)
-		if (e->d_name[0] != '.')
-			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
-	closedir(d);
-}
-
 static double thread_cpu_s(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       ru.ru_stime.tv_usec / 1e6;
-}
-
-/* utime + stime of a process, from /proc/PID/stat (fields 14 and 15). */
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static struct vblk *open_driver(unsigned m)
@@ -210,7 +173,7 @@ static void qd32(unsigned m, double seconds)
 	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
 	struct qd32_io io[QD_MAX];
 	int done = 0;
-	double cpu0 = thread_cpu_s(), irqd0 = proc_cpu_s(irqd_peer.pid), dev0 = proc_cpu_s(qsd.pid);
+	double cpu0 = thread_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid), dev0 = peer_cpu_seconds(qsd.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(seconds * 1e9), ios = 0;
 	for (unsigned i = 0; i < QD_MAX; i++) {
 		io[i] = (struct qd32_io){ .r = { .type = VIRTIO_BLK_T_IN, .len = IO_BYTES,
@@ -241,8 +204,8 @@ static void qd32(unsigned m, double seconds)
 	res[m].qd32_s = (double)(now - t0) / 1e9;
 	res[m].qd32_ios = ios;
 	res[m].driver_cpu_s = thread_cpu_s() - cpu0;
-	res[m].irqd_cpu_s = proc_cpu_s(irqd_peer.pid) - irqd0;
-	res[m].device_cpu_s = proc_cpu_s(qsd.pid) - dev0;
+	res[m].irqd_cpu_s = peer_cpu_seconds(irqd_peer.pid) - irqd0;
+	res[m].device_cpu_s = peer_cpu_seconds(qsd.pid) - dev0;
 	add_stats(&res[m], b);
 	vblk_close(b);
 }
@@ -305,9 +268,10 @@ int main(int argc, char **argv)
 	int r = peer_start_qsd(&qsd, image);
 	if (r < 0)
 		die("qemu-storage-daemon", r == -ENOENT ? "not installed" : peer_log_tail(&qsd));
-	pin_process(getpid(), DRIVER_CPU);
-	pin_process(irqd_peer.pid, DRIVER_CPU);
-	pin_process(qsd.pid, DEVICE_CPU);
+	/* the driver and irqd share a CPU, the device has the other, in every mode alike */
+	peer_pin(getpid(), DRIVER_CPU);
+	peer_pin(irqd_peer.pid, DRIVER_CPU);
+	peer_pin(qsd.pid, DEVICE_CPU);
 	for (unsigned i = 0; i < HOPS; i++)
 		hist_init(&hops[i]);
 	/* warm-up: the first reads of a fresh device and page cache are slow for whoever runs

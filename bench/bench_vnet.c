@@ -13,10 +13,8 @@
  * Targets (issue 4): at 1,488,095/s no loss with the driver below 30% of one core; at maximum
  * load at least 0.9x the polling peer's receive rate.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,47 +54,12 @@ static void die(const char *what, const char *why)
 	exit(1);
 }
 
-/* Every thread of a process onto one CPU. irqd goes with the driver: the device side polls
- * its CPU at 100%, and a delivery thread queued behind it would wait a scheduler slice. */
-static void pin_process(pid_t pid, int cpu)
-{
-	char path[64];
-	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
-	DIR *d = opendir(path);
-	if (d == NULL)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	for (struct dirent *e; (e = readdir(d)) != NULL;)
-		if (e->d_name[0] != '.')
-			sched_setaffinity(atoi(e->d_name), sizeof set, &set);
-	closedir(d);
-}
-
 static double self_cpu_s(void)
 {
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
 	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
 	       ru.ru_stime.tv_usec / 1e6;
-}
-
-static double proc_cpu_s(pid_t pid)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return 0;
-	size_t n = fread(buf, 1, sizeof buf - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	char *p = strrchr(buf, ')');
-	unsigned long ut = 0, st = 0;
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return 0;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 /* The last "KEY N" testpmd printed in its statistics (cumulative per port). */
@@ -144,7 +107,7 @@ static void receive(struct vnet *n, double secs, struct row *r)
 	uint64_t frames = 0;
 	struct vnet_stats st0, st1;
 	vnet_stats(n, &st0);
-	double cpu0 = self_cpu_s(), irqd0 = proc_cpu_s(irqd_peer.pid);
+	double cpu0 = self_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(secs * 1e9), now;
 	while ((now = virtio_now_ns()) < end) {
 		int got = vnet_poll(n, 256, on_frame, &frames);
@@ -157,7 +120,7 @@ static void receive(struct vnet *n, double secs, struct row *r)
 	r->seconds = (double)(now - t0) / 1e9;
 	r->received = (double)frames;
 	r->driver_cpu = self_cpu_s() - cpu0;
-	r->irqd_cpu = proc_cpu_s(irqd_peer.pid) - irqd0;
+	r->irqd_cpu = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	r->wakeups = (double)(st1.wakeups - st0.wakeups);
 	r->interrupts = (double)(st1.interrupts - st0.interrupts);
 	r->have_cpu = r->have_wake = true;
@@ -189,7 +152,7 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 		die("netgen", peer_log_tail(&g));
 	struct vnet *n = open_driver(g.sock, mode, co);
 	uint64_t frames = 0;
-	double cpu0 = self_cpu_s(), irqd0 = proc_cpu_s(irqd_peer.pid);
+	double cpu0 = self_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)((seconds + 30) * 1e9);
 	struct vnet_stats st;
 	for (;;) {
@@ -204,7 +167,7 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 	}
 	vnet_stats(n, &st);
 	r->driver_cpu = self_cpu_s() - cpu0;
-	r->irqd_cpu = proc_cpu_s(irqd_peer.pid) - irqd0;
+	r->irqd_cpu = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	r->wakeups = (double)st.wakeups;
 	r->interrupts = (double)st.interrupts;
 	r->have_cpu = r->have_wake = r->have_loss = true;
@@ -318,15 +281,14 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	cpu_set_t cpus;
-	CPU_ZERO(&cpus);
-	CPU_SET(DRIVER_CPU, &cpus);
-	sched_setaffinity(0, sizeof cpus, &cpus);
+	peer_pin(getpid(), DRIVER_CPU);
 	peer_init(&irqd_peer, "irqd");
 	char *const irqd_argv[] = { (char *)irqd_bin, "--socket", "@SOCK@", "--foreground", NULL };
 	if (peer_start(&irqd_peer, irqd_argv, 1) < 0 || irqd_connect(irqd_peer.sock, &irqd) < 0)
 		die("irqd", peer_log_tail(&irqd_peer));
-	pin_process(irqd_peer.pid, DRIVER_CPU);
+	/* irqd goes with the driver: the device side polls its CPU at 100%, and a delivery thread
+	 * queued behind it would wait a scheduler slice */
+	peer_pin(irqd_peer.pid, DRIVER_CPU);
 	struct row rows[10];
 	unsigned nrows = 0;
 	struct irqd_coalesce_params adaptive = { .adaptive = 1 }, usecs = { .usecs = COALESCE_US };

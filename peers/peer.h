@@ -45,6 +45,10 @@ int peer_stop(struct peer *p);
 void peer_stop_all(void);
 /* SIGKILL and reap (a device crash); the directory stays for a restart. */
 void peer_kill(struct peer *p);
+/* Every thread of process pid onto CPU cpu (threads created later inherit it). */
+void peer_pin(pid_t pid, int cpu);
+/* User + system CPU seconds process pid has used so far (/proc/PID/stat); 0 if it is gone. */
+double peer_cpu_seconds(pid_t pid);
 /* The last lines of the log, for failure messages. */
 const char *peer_log_tail(const struct peer *p);
 /* Path of the program, or NULL if it is not installed. */
