@@ -138,18 +138,33 @@ static double netgen_field(const struct peer *g, const char *key)
 /* netgen offers LINE_RATE frames/s for `seconds`; the driver receives until netgen is done and
  * gone (its socket hangs up). Lost = offered - received, exactly: netgen counts what it could
  * not place in the driver's ring, and the driver counts every frame it got. */
-static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct irqd_coalesce_params *co)
+static void start_netgen(struct peer *g)
 {
-	struct peer g;
-	peer_init(&g, "netgen");
+	peer_init(g, "netgen");
 	char rate[16], secs[16];
 	snprintf(rate, sizeof rate, "%d", LINE_RATE);
 	snprintf(secs, sizeof secs, "%.0f", seconds);
 	char *const argv[] = { (char *)netgen_bin, "--socket", "@SOCK@", "--prefix", "@PREFIX@",
 			       "--rate", rate, "--seconds", secs, "--mode", "tx", "--warmup-ms", "200",
 			       NULL };
-	if (peer_start(&g, argv, 1) < 0)
-		die("netgen", peer_log_tail(&g));
+	if (peer_start(g, argv, 1) < 0)
+		die("netgen", peer_log_tail(g));
+}
+
+/* The offered load, what netgen reports at its end. */
+static void offered_of(const struct peer *g, struct row *r)
+{
+	r->seconds = netgen_field(g, "seconds");
+	r->offered = netgen_field(g, "offered");
+	if (r->seconds <= 0 || r->offered < 0)
+		die("netgen", "no final report");
+	r->have_loss = true;
+}
+
+static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct irqd_coalesce_params *co)
+{
+	struct peer g;
+	start_netgen(&g);
 	struct vnet *n = open_driver(g.sock, mode, co);
 	uint64_t frames = 0;
 	double cpu0 = self_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid);
@@ -170,15 +185,12 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 	r->irqd_cpu = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	r->wakeups = (double)st.wakeups;
 	r->interrupts = (double)st.interrupts;
-	r->have_cpu = r->have_wake = r->have_loss = true;
+	r->have_cpu = r->have_wake = true;
 	vnet_close(n);
 	if (peer_wait(&g, 10000) != 0)
 		die("netgen", peer_log_tail(&g));
-	r->seconds = netgen_field(&g, "seconds");
-	r->offered = netgen_field(&g, "offered");
+	offered_of(&g, r);
 	r->received = (double)frames;
-	if (r->seconds <= 0 || r->offered < 0)
-		die("netgen", "no final report");
 	r->lost = r->offered - r->received;
 	if (netgen_field(&g, "enqueued") != r->received)
 		fprintf(stderr, "bench_vnet: netgen placed %.0f frames, the driver counted %.0f\n",
@@ -225,7 +237,7 @@ static void row_peer(struct row *r, const char *device_mode, const char *peer_mo
 	struct peer d = start_device(device_mode), p;
 	peer_init(&p, "virtio-user");
 	char vdev[200];
-	snprintf(vdev, sizeof vdev, "net_virtio_user0,path=%s,queues=1", d.sock);
+	snprintf(vdev, sizeof vdev, "net_virtio_user0,path=%s,queues=1,queue_size=16384", d.sock);
 	if (peer_start_testpmd(&p, vdev, peer_mode, DRIVER_CPU, 0) < 0)
 		die("dpdk-testpmd (virtio-user)", peer_log_tail(&p));
 	settle(&p, peer_key);
@@ -236,6 +248,27 @@ static void row_peer(struct row *r, const char *device_mode, const char *peer_mo
 	r->seconds = (double)(t1 - t0) / 1e9;
 	peer_stop(&p);
 	peer_stop(&d);
+}
+
+/* The same offered load to DPDK's virtio-user PMD (testpmd rxonly, polling on the driver's CPU,
+ * with as many receive buffers as our driver): lost = offered - what testpmd counted. */
+static void row_offered_peer(struct row *r)
+{
+	struct peer g, p;
+	start_netgen(&g);
+	peer_init(&p, "virtio-user");
+	char vdev[200];
+	snprintf(vdev, sizeof vdev, "net_virtio_user0,path=%s,queues=1,queue_size=16384", g.sock);
+	if (peer_start_testpmd(&p, vdev, "rxonly", DRIVER_CPU, 0) < 0)
+		die("dpdk-testpmd (virtio-user)", peer_log_tail(&p));
+	if (peer_wait(&g, (int)(seconds * 1000) + 30000) != 0)
+		die("netgen", peer_log_tail(&g));
+	offered_of(&g, r);
+	settle(&p, "RX-packets:");
+	r->received = (double)settle(&p, "RX-packets:");
+	r->lost = r->offered - r->received;
+	peer_stop(&p);
+	peer_stop(&g);
 }
 
 /* Transmit at maximum: the driver sends 64-byte frames in bursts of 32 to testpmd rxonly;
@@ -289,7 +322,7 @@ int main(int argc, char **argv)
 	/* irqd goes with the driver: the device side polls its CPU at 100%, and a delivery thread
 	 * queued behind it would wait a scheduler slice */
 	peer_pin(irqd_peer.pid, DRIVER_CPU);
-	struct row rows[10];
+	struct row rows[12];
 	unsigned nrows = 0;
 	struct irqd_coalesce_params adaptive = { .adaptive = 1 }, usecs = { .usecs = COALESCE_US };
 	if (access(netgen_bin, X_OK) == 0) {
@@ -301,6 +334,8 @@ int main(int argc, char **argv)
 		row_offered(&rows[nrows++], VIRTIO_IRQ_IRQD, &adaptive);
 		rows[nrows] = (struct row){ .name = "rx 1,488,095/s, polling" };
 		row_offered(&rows[nrows++], VIRTIO_IRQ_POLL, NULL);
+		rows[nrows] = (struct row){ .name = "rx 1,488,095/s, DPDK virtio-user PMD (polling)" };
+		row_offered_peer(&rows[nrows++]);
 	} else {
 		fprintf(stderr, "bench_vnet: %s missing: no offered-load rows\n", netgen_bin);
 	}

@@ -171,7 +171,7 @@ int peer_start_testpmd(struct peer *p, const char *vdev, const char *forward_mod
 	/* no hugepages (-m with --no-huge needs --total-num-mbufs), one forwarding core */
 	char *const argv[] = { "dpdk-testpmd", "--no-huge", "-m", "512", "--no-pci", "-l", cores,
 			       "--main-lcore", main_core, "--file-prefix", "@PREFIX@", vdev_arg, "--",
-			       fwd, "--stats-period", "1", "--nb-cores=1", "--total-num-mbufs=16384",
+			       fwd, "--stats-period", "1", "--nb-cores=1", "--total-num-mbufs=65536",
 			       "--txpkts=64", "--port-topology=loop", NULL };
 	return peer_start(p, argv, wait_sock);
 }
