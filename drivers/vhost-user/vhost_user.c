@@ -326,7 +326,7 @@ static int vu_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 		if (v->kick_fd[vq->index] < 0)
 			return virtio_fail(d, -errno, "%s: eventfd: %s", d->name, strerror(errno));
 	}
-	struct vu_vring_state num = { vq->index, vq->num }, base = { vq->index, vq->avail_idx };
+	struct vu_vring_state num = { vq->index, vq->num }, base = { vq->index, vq->last_used };
 	struct vu_vring_addr addr = { .index = vq->index, .desc = virtq_desc_addr(vq),
 				      .used = virtq_used_addr(vq), .avail = virtq_avail_addr(vq) };
 	uint64_t index = vq->index;

@@ -39,6 +39,8 @@ static void on_frame(void *ctx, const uint8_t *f, uint32_t len)
 	r->next = seq + 1;
 }
 
+static void live_path(struct bed *t);
+
 static void bed_up(struct bed *t, enum virtio_irq_mode mode)
 {
 	memset(t, 0, sizeof *t);
@@ -54,6 +56,42 @@ static void bed_up(struct bed *t, enum virtio_irq_mode mode)
 	if (vhost_user_open(t->pmd.sock, "net0", vnet_arena_size(&o), 20000, &dev, err, sizeof err) < 0 ||
 	    vnet_open(dev, &o, &t->n, err, sizeof err) < 0)
 		fail_msg("%s; testpmd log: %s", err, peer_log_tail(&t->pmd));
+	live_path(t);
+}
+
+static void on_any(void *ctx, const uint8_t *f, uint32_t len)
+{
+	(void)f, (void)len;
+	(*(int *)ctx)++;
+}
+
+/*
+ * Right after a driver connects, dpdk-testpmd 22.11 can drop what it receives instead of sending
+ * it back (seen in about one run in eight: received, never transmitted, as if its transmit side
+ * were not yet allowed). The counts below must measure the driver, so the bed first waits until
+ * the device forwards: a probe frame every 100 ms until one comes back (5 s at most), then
+ * 200 ms for stragglers.
+ */
+static void live_path(struct bed *t)
+{
+	uint8_t frame[FRAME_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x88, 0xb6 };
+	const uint8_t *fp[1] = { frame };
+	uint32_t len[1] = { FRAME_LEN };
+	int got = 0;
+	uint64_t end = mono_ns() + 5000000000ull;
+	while (got == 0) {
+		if (mono_ns() > end)
+			fail_msg("testpmd sent nothing back for 5 s; log: %s", peer_log_tail(&t->pmd));
+		assert_int_equal(vnet_tx(t->n, fp, len, 1), 1);
+		uint64_t next = mono_ns() + 100000000ull;
+		while (got == 0 && mono_ns() < next)
+			if (vnet_poll(t->n, 256, on_any, &got) == 0)
+				vnet_wait(t->n, 10);
+	}
+	uint64_t quiet = mono_ns() + 200000000ull;
+	while (mono_ns() < quiet)
+		if (vnet_poll(t->n, 256, on_any, &got) == 0)
+			vnet_wait(t->n, 10);
 }
 
 static void bed_down(struct bed *t)
@@ -171,6 +209,7 @@ static void test_reconnect(void **state)
 			fail_msg("restart: %s; log: %s", strerror(-r), peer_log_tail(&t.pmd));
 		if (vnet_reconnect(t.n, 20000) < 0)
 			fail_msg("vnet_reconnect: %s", vnet_error(t.n));
+		live_path(&t);
 		struct vnet_stats before;
 		vnet_stats(t.n, &before);
 		echo_more(&t, 10000, &before);
