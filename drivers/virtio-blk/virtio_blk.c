@@ -151,9 +151,12 @@ static void complete(struct vblk *b, struct vblk_slot *s, int status)
 	b->free_slot[b->nfree++] = (uint16_t)(s - b->slot);
 	r->status = status;
 	r->completed_ns = virtio_now_ns();
-	r->raised_ns = b->irq.raised_ns;
-	r->delivered_ns = b->irq.delivered_ns;
-	r->woken_ns = b->irq.woken_ns;
+	/* the interrupt's times only if it came after the request: a completion found by looking
+	 * at the ring has none (the last interrupt belonged to an earlier request) */
+	bool fresh = b->irq.woken_ns >= r->submitted_ns;
+	r->woken_ns = fresh ? b->irq.woken_ns : 0;
+	r->raised_ns = fresh && b->irq.raised_ns >= r->submitted_ns ? b->irq.raised_ns : 0;
+	r->delivered_ns = r->raised_ns ? b->irq.delivered_ns : 0;
 	b->st.completed++;
 	if (status != 0)
 		b->st.failed++;

@@ -53,7 +53,8 @@ struct vblk_req {
 	/* results */
 	int status;                  /* 0, -EIO, -ENOTSUP, -ECONNRESET, -EPROTO */
 	uint64_t submitted_ns, completed_ns;
-	uint64_t raised_ns, delivered_ns, woken_ns; /* the interrupt that completed it */
+	uint64_t raised_ns, delivered_ns, woken_ns; /* the interrupt that completed it (0: none,
+						      * found by looking at the ring) */
 };
 
 struct vblk_info {
