@@ -42,11 +42,11 @@ CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
 		irqd/source_eventfd.c irqd/config.c irqd/policy.c irqd/profile.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
-		irqd/core/hist.c
+		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
 		drivers/vhost-user/vhost_user.c drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c \
-		drivers/virtio-net/virtio_net.c util/unixmsg.c
+		drivers/virtio-net/virtio_net.c
 PEER_SRC     := peers/peer.c
 IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
 
@@ -164,7 +164,7 @@ F := build/fuzz
 FUZZ_FLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	-fno-sanitize-recover=undefined
 FUZZ_TARGETS := $(patsubst fuzz/%.c,$(F)/%,$(wildcard fuzz/fuzz_*.c))
-FUZZ_SERVER_OBJ := $(patsubst %.c,$(F)/obj/%.o,$(filter-out irqd/main.c,$(SERVER_SRC)) \
+FUZZ_SERVER_OBJ := $(patsubst %.c,$(F)/obj/%.o,$(filter-out irqd/main.c,$(SERVER_SRC)) util/unixmsg.c \
 	$(CORE_SRC) $(COALESCE_SRC))
 FUZZ_SECONDS ?= 600
 

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/unixmsg.h"
 #include "config.h"
 #include "irqd.h"
 
@@ -44,21 +45,8 @@ static ssize_t take_reply(int timeout_ms)
 	if (poll(&p, 1, timeout_ms) != 1)
 		return -1;
 	char buf[IRQD_MSG_MAX];
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	ssize_t n = recvmsg(conn, &mh, MSG_CMSG_CLOEXEC);
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); n > 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_type == SCM_RIGHTS)
-			for (size_t i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
-				int fd;
-				memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-				close(fd);
-			}
+	int nfds;
+	ssize_t n = unixmsg_recv(conn, buf, sizeof(buf), NULL, &nfds, 0, 0);
 	return n < 0 ? 0 : n;
 }
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "irqd.h"
+#include "util/unixmsg.h"
 
 struct session *session_new(struct server *srv, int sock)
 {
@@ -75,22 +76,5 @@ void session_unref(struct session *s)
 
 int session_send_fds(struct session *s, const void *msg, size_t len, const int *fds, int nfds)
 {
-	struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	ssize_t n = sendmsg(s->sock, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-	return n == (ssize_t)len ? 0 : -errno;
+	return unixmsg_send(s->sock, msg, len, fds, nfds, MSG_DONTWAIT);
 }

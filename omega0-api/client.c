@@ -25,6 +25,7 @@
 #include "irqd/client.h"
 #include "irqd/simdev.h"
 #include "internal.h"
+#include "util/unixmsg.h"
 
 #define WAKE_TAG UINT32_MAX   /* the wake-up eventfd's epoll tag; DIRECT sources carry their handle */
 
@@ -85,25 +86,9 @@ int irqdc_rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *r
 	pthread_mutex_lock(&c->rpc_lock);
 	h->len = (uint32_t)len;
 	h->req_id = ++c->next_req;
-	struct iovec iov = { .iov_base = req, .iov_len = len };
-	union {
-		char b[CMSG_SPACE(4 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (send_fd >= 0) {
-		memset(&cb, 0, sizeof(cb));
-		mh.msg_control = cb.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &send_fd, sizeof(int));
-	}
-	int r;
-	if (sendmsg(c->sock, &mh, MSG_NOSIGNAL) != (ssize_t)len) {
-		int err = errno;
+	int r = unixmsg_send(c->sock, req, len, &send_fd, send_fd >= 0, 0);
+	if (r < 0) {
+		int err = -r;
 		/* irqd may have refused the connection and closed it already (max-clients): its
 		 * reason (an error with req_id 0) is still queued; report it, not "broken pipe" */
 		union {
@@ -131,28 +116,18 @@ int irqdc_rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *r
 			struct irqd_error e;
 			char b[IRQD_MSG_MAX];
 		} buf;
-		iov = (struct iovec){ .iov_base = buf.b, .iov_len = sizeof(buf.b) };
-		mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-				      .msg_controllen = sizeof(cb.b) };
-		ssize_t n = recvmsg(c->sock, &mh, MSG_CMSG_CLOEXEC);
-		if (n < 0 && errno == ECONNRESET && !reset) {
+		int got, rfds[4];
+		ssize_t n = unixmsg_recv(c->sock, buf.b, sizeof(buf.b), rfds, &got, 4, 0);
+		if (n == -ECONNRESET && !reset) {
 			/* irqd closed with our request unread (it refused us): the kernel reports
 			 * the reset once, before the messages irqd sent; read those */
 			reset = true;
 			continue;
 		}
 		if (n <= 0) {
-			r = irqdc_fail(n ? errno : ECONNRESET, "irqd: connection lost: %s",
-				 n ? strerror(errno) : "closed by irqd");
+			r = irqdc_fail(n ? (int)-n : ECONNRESET, "irqd: connection lost: %s",
+				 n ? strerror((int)-n) : "closed by irqd");
 			goto out;
-		}
-		int got = 0, rfds[4];
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-				continue;
-			int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-			for (int i = 0; i < nf && got < 4; i++)
-				memcpy(&rfds[got++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
 		}
 		if ((size_t)n < sizeof(buf.h)) {
 			r = irqdc_fail(EPROTO, "irqd: short message from the server");

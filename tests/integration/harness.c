@@ -21,6 +21,7 @@
 
 #include "harness.h"
 #include "peers/peer.h"
+#include "util/unixmsg.h"
 
 /* ---- what the current test started: harness_teardown() ends what is still recorded ---------- */
 
@@ -302,31 +303,9 @@ ssize_t recv_with_fds(int sock, void *buf, size_t len, int *fds, int *nfds, int 
 		return -ETIMEDOUT;
 	if (pr < 0)
 		return -errno;
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-			     .msg_controllen = sizeof(cb.b) };
-	ssize_t n = recvmsg(sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-	if (n < 0)
-		return -errno;
-	int got = 0;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		int nf = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		for (int i = 0; i < nf; i++) {
-			int fd;
-			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-			if (fds && got < 8)
-				fds[got++] = fd;
-			else
-				close(fd);
-		}
-	}
-	if (nfds)
+	int own[8], got;
+	ssize_t n = unixmsg_recv(sock, buf, len, fds ? fds : own, &got, fds ? 8 : 0, MSG_DONTWAIT);
+	if (n >= 0 && nfds)
 		*nfds = got;
 	return n;
 }

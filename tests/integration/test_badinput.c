@@ -21,6 +21,7 @@
 
 #include "coalesce.h"
 #include "harness.h"
+#include "util/unixmsg.h"
 
 /* ---- raw protocol helpers ----------------------------------------------------------------- */
 
@@ -52,33 +53,11 @@ static int raw_connect(const char *path)
 }
 
 /* Send len bytes with nfds descriptors; returns what sendmsg returns (errno kept). */
-static ssize_t raw_send_fds(int sock, const void *buf, size_t len, const int *fds, int nfds,
-			    int flags)
-{
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	union {
-		char b[CMSG_SPACE(8 * sizeof(int))];
-		struct cmsghdr align;
-	} cb;
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (nfds) {
-		memset(&cb, 0, sizeof(cb));
-		mh.msg_control = cb.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, nfds * sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL | flags);
-}
-
 static void send_all(int sock, const void *buf, size_t len, const int *fds, int nfds)
 {
-	ssize_t n = raw_send_fds(sock, buf, len, fds, nfds, 0);
-	if (n != (ssize_t)len)
-		fail_msg("send of %zu bytes: %zd (%s)", len, n, strerror(errno));
+	int r = unixmsg_send(sock, buf, len, fds, nfds, 0);
+	if (r < 0)
+		fail_msg("send of %zu bytes: %s", len, strerror(-r));
 }
 
 static int n_errors_seen; /* error replies checked by expect_error in the current test */
