@@ -39,7 +39,6 @@ struct vblk {
 	bool connected;
 	uint64_t progress_ns;        /* last completion or first submission into an idle queue */
 	struct vblk_stats st;
-	char error[200];
 };
 
 static void apply_defaults(struct vblk_options *o)
@@ -60,26 +59,16 @@ size_t vblk_arena_size(const struct vblk_options *opts)
 	       (size_t)o.queue_size * (sizeof(struct vblk_slot) + o.max_io) + 2 * 4096;
 }
 
-static int fail(struct vblk *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(struct vblk *b, int err, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(b->error, sizeof b->error, fmt, ap);
-	va_end(ap);
-	return err;
-}
-
 /* §3.1.1: negotiate, read the configuration, start the queue, DRIVER_OK. */
 static int start_device(struct vblk *b)
 {
 	struct virtio_dev *d = b->dev;
 	int r;
 	if ((r = d->ops->negotiate(d, VBLK_WANTED, VBLK_REQUIRED)) < 0)
-		return fail(b, r, "%s", d->error);
+		return r; /* the transport said why, in d->error */
 	struct virtio_blk_config cfg;
 	if ((r = d->ops->read_config(d, &cfg, sizeof cfg)) < 0)
-		return fail(b, r, "%s", d->error);
+		return r; /* the transport said why, in d->error */
 	b->info = (struct vblk_info){
 		.capacity = cfg.capacity,
 		.blk_size = virtio_has(d, VIRTIO_BLK_F_BLK_SIZE) ? cfg.blk_size : VIRTIO_BLK_SECTOR_SIZE,
@@ -92,7 +81,7 @@ static int start_device(struct vblk *b)
 		virtq_disable_interrupts(&b->vq);
 	if ((r = d->ops->queue_start(d, &b->vq, b->irq.call_fd)) < 0 ||
 	    (r = d->ops->driver_ok(d)) < 0)
-		return fail(b, r, "%s", d->error);
+		return r; /* the transport said why, in d->error */
 	b->connected = true;
 	return 0;
 }
@@ -116,12 +105,12 @@ int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk 
 	b->free_slot = calloc(n, sizeof *b->free_slot);
 	int r;
 	if (ring == NULL || b->slot == NULL || b->buffers == NULL) {
-		r = fail(b, -ENOMEM, "%s: DMA arena of %zu bytes too small (needs %zu)", dev->name,
+		r = virtio_fail(b->dev, -ENOMEM, "%s: DMA arena of %zu bytes too small (needs %zu)", dev->name,
 			 dev->arena_size, vblk_arena_size(&b->opt));
 		goto out;
 	}
 	if (b->free_slot == NULL || (r = virtq_init(&b->vq, 0, n, ring, false)) < 0) {
-		r = fail(b, -EINVAL, "%s: queue size %u must be a power of two up to 32768",
+		r = virtio_fail(b->dev, -EINVAL, "%s: queue size %u must be a power of two up to 32768",
 			 dev->name, n);
 		goto out;
 	}
@@ -130,13 +119,13 @@ int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk 
 	char e[160];
 	if ((r = virtio_irq_open(&b->irq, b->opt.irq, b->opt.irqd, b->opt.line ? b->opt.line : line,
 				 b->opt.coalesce, e, sizeof e)) < 0) {
-		fail(b, r, "%s", e);
+		virtio_fail(dev, r, "%s", e);
 		goto out;
 	}
 	r = start_device(b);
 out:
 	if (r < 0) {
-		snprintf(err, errlen, "%s", b->error);
+		snprintf(err, errlen, "%s", dev->error);
 		vblk_close(b);
 		return r;
 	}
@@ -197,7 +186,7 @@ void vblk_close(struct vblk *b)
 const struct vblk_info *vblk_info(const struct vblk *b) { return &b->info; }
 void *vblk_buffer(struct vblk *b, unsigned slot) { return b->buffers + (size_t)slot * b->opt.max_io; }
 unsigned vblk_queue_size(const struct vblk *b) { return b->opt.queue_size; }
-const char *vblk_error(const struct vblk *b) { return b->error; }
+const char *vblk_error(const struct vblk *b) { return b->dev->error; }
 int vblk_irq_fd(const struct vblk *b) { return virtio_irq_fd(&b->irq); }
 int vblk_watch_fd(const struct vblk *b) { return b->dev->ops->watch_fd(b->dev); }
 
@@ -218,35 +207,35 @@ static bool in_arena(const struct virtio_dev *d, const void *p, size_t len)
 int vblk_queue(struct vblk *b, struct vblk_req *r)
 {
 	if (!b->connected)
-		return fail(b, -ENOTCONN, "%s: device disconnected", b->dev->name);
+		return virtio_fail(b->dev, -ENOTCONN, "%s: device disconnected", b->dev->name);
 	switch (r->type) {
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_OUT:
 		if (r->len == 0 || r->len % VIRTIO_BLK_SECTOR_SIZE != 0)
-			return fail(b, -EINVAL, "length %u is not a positive multiple of 512", r->len);
+			return virtio_fail(b->dev, -EINVAL, "length %u is not a positive multiple of 512", r->len);
 		if (r->sector > b->info.capacity ||
 		    r->len / VIRTIO_BLK_SECTOR_SIZE > b->info.capacity - r->sector)
-			return fail(b, -EINVAL, "sectors %llu+%u beyond the disk's %llu",
+			return virtio_fail(b->dev, -EINVAL, "sectors %llu+%u beyond the disk's %llu",
 				    (unsigned long long)r->sector, r->len / VIRTIO_BLK_SECTOR_SIZE,
 				    (unsigned long long)b->info.capacity);
 		if (r->type == VIRTIO_BLK_T_OUT && b->info.read_only)
-			return fail(b, -EROFS, "%s is read-only", b->dev->name);
+			return virtio_fail(b->dev, -EROFS, "%s is read-only", b->dev->name);
 		break;
 	case VIRTIO_BLK_T_FLUSH:
 		if (!b->info.flush)
-			return fail(b, -ENOTSUP, "%s has no flush (VIRTIO_BLK_F_FLUSH)", b->dev->name);
+			return virtio_fail(b->dev, -ENOTSUP, "%s has no flush (VIRTIO_BLK_F_FLUSH)", b->dev->name);
 		r->len = 0;
 		break;
 	case VIRTIO_BLK_T_GET_ID:
 		if (r->len < VBLK_ID_BYTES)
-			return fail(b, -EINVAL, "GET_ID needs a %d-byte buffer", VBLK_ID_BYTES);
+			return virtio_fail(b->dev, -EINVAL, "GET_ID needs a %d-byte buffer", VBLK_ID_BYTES);
 		r->len = VBLK_ID_BYTES;
 		break;
 	default:
-		return fail(b, -EINVAL, "unknown request type %u", r->type);
+		return virtio_fail(b->dev, -EINVAL, "unknown request type %u", r->type);
 	}
 	if (r->len && !in_arena(b->dev, r->data, r->len))
-		return fail(b, -EINVAL, "data buffer outside the DMA arena");
+		return virtio_fail(b->dev, -EINVAL, "data buffer outside the DMA arena");
 	unsigned ndesc = r->len ? 3 : 2;
 	if (b->nfree == 0 || b->vq.num_free < ndesc)
 		return -EAGAIN;
@@ -316,7 +305,7 @@ static int drain(struct vblk *b)
 	if (n)
 		b->progress_ns = virtio_now_ns();
 	if (err) {
-		fail(b, err, "%s: device returned an invalid used entry (id or length out of range); "
+		virtio_fail(b->dev, err, "%s: device returned an invalid used entry (id or length out of range); "
 			     "requests in flight failed", b->dev->name);
 		fail_in_flight(b, -EPROTO);
 		return err;
@@ -454,7 +443,7 @@ int vblk_reconnect(struct vblk *b, int timeout_ms)
 	struct virtio_dev *d = b->dev;
 	int r = d->ops->reconnect(d, timeout_ms);
 	if (r < 0)
-		return fail(b, r, "%s", d->error);
+		return r; /* the transport said why, in d->error */
 	b->st.reconnects++;
 	return start_device(b);
 }

@@ -28,7 +28,6 @@ struct vnet {
 	unsigned tx_nfree;
 	uint8_t mac[6];
 	struct vnet_stats st;
-	char error[200];
 };
 
 static void apply_defaults(struct vnet_options *o)
@@ -60,19 +59,13 @@ static void kick(struct vnet *n, struct virtq *vq)
 		n->dev->ops->notify(n->dev, vq);
 }
 
-static int fail(struct vnet *n, int err, const char *msg)
-{
-	snprintf(n->error, sizeof n->error, "%s", msg);
-	return err;
-}
-
 /* §5.1.5 Device initialization: features, MAC, receive buffers, both queues, DRIVER_OK. */
 static int start_device(struct vnet *n)
 {
 	struct virtio_dev *d = n->dev;
 	int r;
 	if ((r = d->ops->negotiate(d, VNET_WANTED, VNET_REQUIRED)) < 0)
-		return fail(n, r, d->error);
+		return r; /* the transport said why, in d->error */
 	struct virtio_net_config cfg;
 	if (virtio_has(d, VIRTIO_NET_F_MAC) && d->ops->read_config(d, &cfg, sizeof cfg.mac) == 0)
 		memcpy(n->mac, cfg.mac, 6);
@@ -85,7 +78,7 @@ static int start_device(struct vnet *n)
 		virtq_disable_interrupts(&n->rx);
 	if ((r = d->ops->queue_start(d, &n->rx, n->irq.call_fd)) < 0 ||
 	    (r = d->ops->queue_start(d, &n->tx, n->tx_call_fd)) < 0 || (r = d->ops->driver_ok(d)) < 0)
-		return fail(n, r, d->error);
+		return r; /* the transport said why, in d->error */
 	return 0;
 }
 
@@ -110,12 +103,12 @@ int vnet_open(struct virtio_dev *dev, const struct vnet_options *o, struct vnet 
 	snprintf(line, sizeof line, "%.60s/rx", dev->name);
 	int r;
 	if (!rxring || !txring || !n->rxbuf || !n->txbuf || !n->tx_free) {
-		r = fail(n, -ENOMEM, "DMA arena too small for these options");
+		r = virtio_fail(n->dev, -ENOMEM, "DMA arena too small for these options");
 		goto out;
 	}
 	if ((r = virtq_init(&n->rx, 0, q, rxring, false)) < 0 ||
 	    (r = virtq_init(&n->tx, 1, q, txring, false)) < 0) {
-		fail(n, r, "queue size must be a power of two up to 32768");
+		virtio_fail(n->dev, r, "queue size must be a power of two up to 32768");
 		goto out;
 	}
 	for (unsigned i = 0; i < q; i++)
@@ -123,13 +116,13 @@ int vnet_open(struct virtio_dev *dev, const struct vnet_options *o, struct vnet 
 	n->tx_call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if ((r = virtio_irq_open(&n->irq, n->opt.irq, n->opt.irqd, n->opt.line ? n->opt.line : line,
 				 n->opt.coalesce, e, sizeof e)) < 0) {
-		fail(n, r, e);
+		virtio_fail(dev, r, "%s", e);
 		goto out;
 	}
 	r = start_device(n);
 out:
 	if (r < 0) {
-		snprintf(err, errlen, "%s", n->error);
+		snprintf(err, errlen, "%s", dev->error);
 		vnet_close(n);
 		return r;
 	}
@@ -158,7 +151,7 @@ void vnet_stats(const struct vnet *n, struct vnet_stats *st)
 	st->interrupts = n->irq.interrupts;
 }
 
-const char *vnet_error(const struct vnet *n) { return n->error; }
+const char *vnet_error(const struct vnet *n) { return n->dev->error; }
 const uint8_t *vnet_mac(const struct vnet *n) { return n->mac; }
 
 int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx)
@@ -185,7 +178,7 @@ int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx)
 		}
 		kick(n, &n->rx);
 		if (err)
-			return fail(n, err, "device returned an invalid receive entry");
+			return virtio_fail(n->dev, err, "device returned an invalid receive entry");
 		if (done == budget || n->opt.irq == VIRTIO_IRQ_POLL)
 			return done;
 		/* dry: arm, then look once more (a frame used in between raised no interrupt) */
@@ -256,7 +249,7 @@ int vnet_reconnect(struct vnet *n, int timeout_ms)
 	virtq_reclaim(&n->tx, drop_tx, n);
 	int r = n->dev->ops->reconnect(n->dev, timeout_ms);
 	if (r < 0)
-		return fail(n, r, n->dev->error);
+		return r;
 	n->st.reconnects++;
 	return start_device(n);
 }

@@ -46,7 +46,7 @@ struct virtio_dev {
 	char *arena;                 /* DMA memory */
 	size_t arena_size, arena_used;
 	char name[64];               /* for line names and messages, e.g. "vu:blk0" */
-	char error[160];             /* the last error, one line */
+	char error[200];             /* the last error, one line */
 };
 
 static inline int virtio_has(const struct virtio_dev *d, unsigned bit)
