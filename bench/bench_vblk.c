@@ -20,7 +20,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/hist.h"
@@ -79,14 +78,6 @@ static uint64_t rnd(void)
 #define DRIVER_CPU 0
 #define DEVICE_CPU 1
 
-static double thread_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
-}
-
 static struct vblk *open_driver(unsigned m)
 {
 	struct vblk_options o = { .queue_size = 128, .max_io = IO_BYTES, .irq = modes[m],
@@ -122,7 +113,7 @@ static void wait_one(struct vblk *b)
 static void qd1(unsigned m, unsigned n, bool keep)
 {
 	struct vblk *b = open_driver(m);
-	double cpu0 = thread_cpu_s();
+	double cpu0 = peer_cpu_seconds(0);
 	uint64_t t0 = virtio_now_ns();
 	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
 	struct vblk_req r;
@@ -147,7 +138,7 @@ static void qd1(unsigned m, unsigned n, bool keep)
 		}
 	}
 	if (keep) {
-		res[m].qd1_cpu_s += thread_cpu_s() - cpu0;
+		res[m].qd1_cpu_s += peer_cpu_seconds(0) - cpu0;
 		res[m].qd1_s += (double)(virtio_now_ns() - t0) / 1e9;
 		add_stats(&res[m], b);
 	}
@@ -173,7 +164,7 @@ static void qd32(unsigned m, double seconds)
 	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
 	struct qd32_io io[QD_MAX];
 	int done = 0;
-	double cpu0 = thread_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid), dev0 = peer_cpu_seconds(qsd.pid);
+	double cpu0 = peer_cpu_seconds(0), irqd0 = peer_cpu_seconds(irqd_peer.pid), dev0 = peer_cpu_seconds(qsd.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(seconds * 1e9), ios = 0;
 	for (unsigned i = 0; i < QD_MAX; i++) {
 		io[i] = (struct qd32_io){ .r = { .type = VIRTIO_BLK_T_IN, .len = IO_BYTES,
@@ -203,7 +194,7 @@ static void qd32(unsigned m, double seconds)
 	}
 	res[m].qd32_s = (double)(now - t0) / 1e9;
 	res[m].qd32_ios = ios;
-	res[m].driver_cpu_s = thread_cpu_s() - cpu0;
+	res[m].driver_cpu_s = peer_cpu_seconds(0) - cpu0;
 	res[m].irqd_cpu_s = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	res[m].device_cpu_s = peer_cpu_seconds(qsd.pid) - dev0;
 	add_stats(&res[m], b);

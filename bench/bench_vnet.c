@@ -19,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "irqd/client.h"
@@ -52,14 +51,6 @@ static void die(const char *what, const char *why)
 	fprintf(stderr, "bench_vnet: %s: %s\n", what, why);
 	peer_stop_all();
 	exit(1);
-}
-
-static double self_cpu_s(void)
-{
-	struct rusage ru;
-	getrusage(RUSAGE_SELF, &ru);
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-	       ru.ru_stime.tv_usec / 1e6;
 }
 
 /* The last "KEY N" testpmd printed in its statistics (cumulative per port). */
@@ -107,7 +98,7 @@ static void receive(struct vnet *n, double secs, struct row *r)
 	uint64_t frames = 0;
 	struct vnet_stats st0, st1;
 	vnet_stats(n, &st0);
-	double cpu0 = self_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid);
+	double cpu0 = peer_cpu_seconds(0), irqd0 = peer_cpu_seconds(irqd_peer.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(secs * 1e9), now;
 	while ((now = virtio_now_ns()) < end) {
 		int got = vnet_poll(n, 256, on_frame, &frames);
@@ -119,20 +110,11 @@ static void receive(struct vnet *n, double secs, struct row *r)
 	vnet_stats(n, &st1);
 	r->seconds = (double)(now - t0) / 1e9;
 	r->received = (double)frames;
-	r->driver_cpu = self_cpu_s() - cpu0;
+	r->driver_cpu = peer_cpu_seconds(0) - cpu0;
 	r->irqd_cpu = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	r->wakeups = (double)(st1.wakeups - st0.wakeups);
 	r->interrupts = (double)(st1.interrupts - st0.interrupts);
 	r->have_cpu = r->have_wake = true;
-}
-
-/* A number from netgen's final JSON line ("key":N), or -1. */
-static double netgen_field(const struct peer *g, const char *key)
-{
-	char pat[64];
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	const char *at = strstr(peer_log_tail(g), pat);
-	return at ? strtod(at + strlen(pat), NULL) : -1;
 }
 
 /* netgen offers LINE_RATE frames/s for `seconds`; the driver receives until netgen is done and
@@ -154,8 +136,8 @@ static void start_netgen(struct peer *g)
 /* The offered load, what netgen reports at its end. */
 static void offered_of(const struct peer *g, struct row *r)
 {
-	r->seconds = netgen_field(g, "seconds");
-	r->offered = netgen_field(g, "offered");
+	r->seconds = peer_report(g, "seconds");
+	r->offered = peer_report(g, "offered");
 	if (r->seconds <= 0 || r->offered < 0)
 		die("netgen", "no final report");
 	r->have_loss = true;
@@ -167,7 +149,7 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 	start_netgen(&g);
 	struct vnet *n = open_driver(g.sock, mode, co);
 	uint64_t frames = 0;
-	double cpu0 = self_cpu_s(), irqd0 = peer_cpu_seconds(irqd_peer.pid);
+	double cpu0 = peer_cpu_seconds(0), irqd0 = peer_cpu_seconds(irqd_peer.pid);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)((seconds + 30) * 1e9);
 	struct vnet_stats st;
 	for (;;) {
@@ -181,7 +163,7 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 		vnet_wait(n, 100);
 	}
 	vnet_stats(n, &st);
-	r->driver_cpu = self_cpu_s() - cpu0;
+	r->driver_cpu = peer_cpu_seconds(0) - cpu0;
 	r->irqd_cpu = peer_cpu_seconds(irqd_peer.pid) - irqd0;
 	r->wakeups = (double)st.wakeups;
 	r->interrupts = (double)st.interrupts;
@@ -192,9 +174,9 @@ static void row_offered(struct row *r, enum virtio_irq_mode mode, const struct i
 	offered_of(&g, r);
 	r->received = (double)frames;
 	r->lost = r->offered - r->received;
-	if (netgen_field(&g, "enqueued") != r->received)
+	if (peer_report(&g, "enqueued") != r->received)
 		fprintf(stderr, "bench_vnet: netgen placed %.0f frames, the driver counted %.0f\n",
-			netgen_field(&g, "enqueued"), r->received);
+			peer_report(&g, "enqueued"), r->received);
 	peer_stop(&g);
 }
 
@@ -283,11 +265,11 @@ static void row_max_tx(struct row *r)
 	for (int i = 0; i < 32; i++)
 		fp[i] = frame, lens[i] = sizeof frame;
 	uint64_t v0 = testpmd_counter(&d, "RX-packets:");
-	double cpu0 = self_cpu_s();
+	double cpu0 = peer_cpu_seconds(0);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(seconds * 1e9), now;
 	while ((now = virtio_now_ns()) < end)
 		vnet_tx(n, fp, lens, 32);
-	r->driver_cpu = self_cpu_s() - cpu0;
+	r->driver_cpu = peer_cpu_seconds(0) - cpu0;
 	r->have_cpu = true;
 	vnet_close(n);
 	uint64_t v1 = settle(&d, "RX-packets:");

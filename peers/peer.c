@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -297,6 +298,12 @@ void peer_pin(pid_t pid, int cpu)
 
 double peer_cpu_seconds(pid_t pid)
 {
+	if (pid == 0) {
+		struct rusage ru;
+		getrusage(RUSAGE_SELF, &ru);
+		return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+		       (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	}
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
 	FILE *f = fopen(path, "r");
@@ -311,4 +318,12 @@ double peer_cpu_seconds(pid_t pid)
 	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
 		return 0;
 	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+double peer_report(const struct peer *p, const char *key)
+{
+	char pat[64];
+	snprintf(pat, sizeof pat, "\"%s\":", key);
+	const char *at = strstr(peer_log_tail(p), pat);
+	return at ? strtod(at + strlen(pat), NULL) : -1;
 }

@@ -47,8 +47,11 @@ void peer_stop_all(void);
 void peer_kill(struct peer *p);
 /* Every thread of process pid onto CPU cpu (threads created later inherit it). */
 void peer_pin(pid_t pid, int cpu);
-/* User + system CPU seconds process pid has used so far (/proc/PID/stat); 0 if it is gone. */
+/* User + system CPU seconds process pid has used so far (/proc/PID/stat, clock ticks); 0 if
+ * it is gone. pid 0: this process, to the microsecond (getrusage). */
 double peer_cpu_seconds(pid_t pid);
+/* A number from the JSON report a peer ends with ("key":N in its log's last lines), or -1. */
+double peer_report(const struct peer *p, const char *key);
 /* The last lines of the log, for failure messages. */
 const char *peer_log_tail(const struct peer *p);
 /* Path of the program, or NULL if it is not installed. */

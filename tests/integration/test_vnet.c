@@ -230,12 +230,10 @@ static const char *netgen_path(void)
 
 static double netgen_field(const struct peer *g, const char *key)
 {
-	char pat[64];
-	snprintf(pat, sizeof pat, "\"%s\":", key);
-	const char *at = strstr(peer_log_tail(g), pat);
-	if (at == NULL)
+	double v = peer_report(g, key);
+	if (v < 0)
 		fail_msg("netgen reported no %s: %s", key, peer_log_tail(g));
-	return strtod(at + strlen(pat), NULL);
+	return v;
 }
 
 /* netgen, a rate-capped device, offers 50,000 frames/s for 1 s to the driver (through irqd) and
