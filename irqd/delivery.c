@@ -187,11 +187,13 @@ static void apply(struct line *l, unsigned act)
 
 /* ---- the client side ------------------------------------------------------------------------- */
 
-static void session_notice(struct session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static void session_notice(struct session *s, const char *fmt, ...)
+/* An unsolicited message: IRQD_MSG_NOTICE, or IRQD_MSG_ERROR (req_id 0) when irqd cuts the
+ * client off, so that its library knows not to reconnect. */
+static void session_say(struct session *s, uint16_t type, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void session_say(struct session *s, uint16_t type, const char *fmt, ...)
 {
-	struct irqd_error e = { .hdr = { .type = IRQD_MSG_NOTICE, .len = sizeof(e) } };
+	struct irqd_error e = { .hdr = { .type = type, .len = sizeof(e) } };
 	e.err = EPROTO;
 	va_list ap;
 	va_start(ap, fmt);
@@ -317,6 +319,11 @@ static void queue_events(struct attachment *a, uint64_t n, uint64_t first, uint6
 	if (a->co.pending == 0 && !a->pend_occ)
 		a->pend_first_ns = first;
 	a->pend_last_ns = last;
+	if (!occ) { /* counted before it can be published: see irqd_shm_slot.accepted */
+		_Atomic uint64_t *acc = &a->session->shm->slot[a->slot].accepted;
+		atomic_store_explicit(acc, atomic_load_explicit(acc, memory_order_relaxed) + n,
+				      memory_order_release);
+	}
 	bool due = coalesce_add(&a->co, n, now);
 	if (occ) {
 		/* a level occurrence is owed an answer while the line is masked: never delay it */
@@ -367,7 +374,7 @@ static uint64_t line_drain(struct line *l)
  */
 static void line_ready(struct line *l)
 {
-	if (l->core.masked)
+	if (l->core.masked || l->unclaimed)
 		return;
 	if (l->trigger == IRQD_LEVEL) {
 		if (l->ops->asserted(l))
@@ -403,11 +410,12 @@ static void bad_answer(struct session *s, unsigned slot, uint64_t ans)
 {
 	uint64_t n = atomic_fetch_add_explicit(&s->n.bad_answers, 1, memory_order_relaxed) + 1;
 	if (n <= BAD_ANSWER_NOTICES)
-		session_notice(s, "answer %llu for occurrence %llu on handle %u rejected: "
+		session_say(s, IRQD_MSG_NOTICE, "answer %llu for occurrence %llu on handle %u rejected: "
 			       "not owed, already given or unknown",
 			       (unsigned long long)(ans & 3), (unsigned long long)(ans >> 2), slot);
 	if (n > BAD_ANSWERS_MAX) {
-		session_notice(s, "more than %u bad answers: disconnected", BAD_ANSWERS_MAX);
+		session_say(s, IRQD_MSG_ERROR, "more than %u bad answers: disconnected",
+			    BAD_ANSWERS_MAX);
 		shutdown(s->sock, SHUT_RDWR);
 		s->cut_off = true;
 	}
@@ -472,7 +480,7 @@ static void process_timers(uint64_t now)
 		urcu_memb_read_lock();
 		irqd_list_for_each_entry_rcu(a, &l->attachments, node)
 			if (irqcore_stall(&l->core, &a->sharer))
-				session_notice(a->session, "handle %u: no answer for occurrence %llu of "
+				session_say(a->session, IRQD_MSG_NOTICE, "handle %u: no answer for occurrence %llu of "
 					       "line %s within the ack deadline: marked stalled",
 					       a->slot, (unsigned long long)l->core.occurrence, l->name);
 		urcu_memb_read_unlock();
@@ -492,6 +500,8 @@ static void slot_bind(struct attachment *a, struct session *s, uint32_t slot)
 	atomic_store(&s->shm->slot[slot].answer, 0);
 	/* a DIRECT attachment that had this slot before was counted into its line at detach */
 	atomic_store(&s->shm->slot[slot].direct_events, 0);
+	/* what a pass brings along will be published here */
+	atomic_store(&s->shm->slot[slot].accepted, a->line->trigger == IRQD_EDGE ? a->co.pending : 0);
 }
 
 static void slot_unbind(struct attachment *a)
@@ -606,16 +616,23 @@ static int run_cmd(struct cmd *c)
 		cds_list_del(&c->session->dnode);
 		epoll_ctl(D.ep, EPOLL_CTL_DEL, c->session->bell_fd, NULL);
 		return 0;
-	case CMD_ATTACH:
+	case CMD_ATTACH: {
+		bool claims = l->unclaimed;
+		l->unclaimed = false;
 		slot_bind(a, a->session, a->slot);
 		if (a->flags & IRQD_ATTACH_DIRECT) {
-			/* events the server read before are counted already; from now on the client reads */
-			line_ready(l);
+			/* events the server read before are counted already; from now on the client
+			 * reads (the first one also what the source counted before it came) */
+			if (!claims)
+				line_ready(l);
 			l->direct = a;
 			line_update_fd(l);
 		}
 		apply(l, irqcore_sharer_added(&l->core));
+		if (claims && !l->direct)
+			line_ready(l);
 		return 0;
+	}
 	case CMD_DETACH:
 		timer_cancel(&a->co_timer);
 		if (l->direct == a) {

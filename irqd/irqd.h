@@ -116,6 +116,9 @@ struct line {
 	uint64_t wakeups, direct_events;
 	bool recheck;                 /* unmasked: look whether it is still asserted (level) or
 				       * what was counted meanwhile (edge) */
+	bool unclaimed;               /* a client's line nobody has attached to yet: its source
+				       * is not read (the events wait there for the first one; set
+				       * by the control thread before the line is published) */
 	struct cds_list_head recheck_node;
 
 	struct rcu_head rcu;

@@ -184,7 +184,7 @@ struct line *server_line_add(struct server *srv, const char *name, enum irqd_tri
 	struct line *l = line_new(name, trigger, cl ? cl->ack_deadline_ms : 0);
 	if (!l)
 		return NULL;
-	if (source_sim_create(l, trigger == IRQD_LEVEL) < 0) {
+	if (source_sim_create(l, trigger == IRQD_LEVEL, NULL) < 0) {
 		free(l);
 		return NULL;
 	}
@@ -271,8 +271,11 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 				   "uid %u may not attach line %s (see irqd's allow rules)", s->uid,
 				   l->name);
 	uint32_t f = r->flags;
-	if (f & ~(IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT) || r->reserved)
+	if (f & ~(IRQD_ATTACH_EXCLUSIVE | IRQD_ATTACH_DIRECT))
 		return reply_error(s, r->hdr.req_id, EINVAL, "unknown attach flags 0x%x", f);
+	if (r->want_handle > IRQD_SLOTS)
+		return reply_error(s, r->hdr.req_id, EINVAL, "no handle %u (handles are 0 to %u)",
+				   r->want_handle - 1, IRQD_SLOTS - 1);
 	if ((f & IRQD_ATTACH_DIRECT) &&
 	    (!(f & IRQD_ATTACH_EXCLUSIVE) || l->trigger != IRQD_EDGE))
 		return reply_error(s, r->hdr.req_id, EINVAL,
@@ -286,10 +289,12 @@ static int do_attach(struct session *s, const struct irqd_attach_req *r)
 		return -EINVAL;
 	if (!given)
 		cp = l->default_coalesce;
-	int h = free_handle(s);
+	int h = r->want_handle ? (int)r->want_handle - 1 : free_handle(s);
 	if (h < 0)
 		return reply_error(s, r->hdr.req_id, ENOSPC, "this connection has %u attachments already",
 				   IRQD_SLOTS);
+	if (s->handles[h])
+		return reply_error(s, r->hdr.req_id, EBUSY, "handle %d is in use", h);
 	struct attachment *a = calloc(1, sizeof(*a));
 	struct profile *prof = atomic_load(&l->prof) ? profile_new() : NULL;
 	if (!a || (atomic_load(&l->prof) && !prof)) {
@@ -465,21 +470,28 @@ static void line_remove(struct line *l)
 	delivery_call(S, &c);
 }
 
-static int do_line_create(struct session *s, const struct irqd_line_create_req *r, int fd)
+/* fds: the eventfd, and for a sim line the device page after it. Every descriptor passed is
+ * either kept by the new line or closed. */
+static int do_line_create(struct session *s, const struct irqd_line_create_req *r, int fds[2])
 {
-	if (fd < 0)
-		return reply_error(s, r->hdr.req_id, EINVAL, "line create needs an eventfd attached");
-	if (!is_eventfd(fd)) {
-		close(fd);
-		return reply_error(s, r->hdr.req_id, EINVAL, "the descriptor passed is not an eventfd");
-	}
-	char name[IRQD_NAME_MAX];
-	if (!memchr(r->name, 0, sizeof(r->name)) || (r->name[0] && !valid_name(r->name))) {
-		close(fd);
-		return reply_error(s, r->hdr.req_id, EINVAL,
-				   "line names use letters, digits and _.:/-+ (at most %u bytes)",
-				   IRQD_NAME_MAX - 1);
-	}
+	bool sim = r->source == IRQD_CREATE_SIM;
+	int err = EINVAL;
+	char why[IRQD_ERRMSG_MAX] = "", name[IRQD_NAME_MAX];
+	struct line *l = NULL;
+	if (r->source > IRQD_CREATE_SIM || r->trigger > IRQD_LEVEL || (!sim && r->trigger != IRQD_EDGE))
+		snprintf(why, sizeof(why), "unknown line source %u or trigger %u", r->source, r->trigger);
+	else if (fds[0] < 0)
+		snprintf(why, sizeof(why), "line create needs an eventfd attached");
+	else if (!is_eventfd(fds[0]))
+		snprintf(why, sizeof(why), "the descriptor passed is not an eventfd");
+	else if (sim != (fds[1] >= 0))
+		snprintf(why, sizeof(why), sim ? "a sim line needs its device page after the eventfd"
+					       : "an eventfd line takes one descriptor");
+	else if (!memchr(r->name, 0, sizeof(r->name)) || (r->name[0] && !valid_name(r->name)))
+		snprintf(why, sizeof(why), "line names use letters, digits and _.:/-+ (at most %u bytes)",
+			 IRQD_NAME_MAX - 1);
+	if (why[0])
+		goto refuse;
 	if (r->name[0]) {
 		snprintf(name, sizeof(name), "%s", r->name);
 	} else {
@@ -490,33 +502,43 @@ static int do_line_create(struct session *s, const struct irqd_line_create_req *
 		}
 	}
 	if (line_by_name(name)) {
-		close(fd);
-		return reply_error(s, r->hdr.req_id, EEXIST, "a line named '%s' exists", name);
+		err = EEXIST;
+		snprintf(why, sizeof(why), "a line named '%s' exists", name);
+		goto refuse;
 	}
-	struct line *l = line_new(name, IRQD_EDGE, 0);
+	l = line_new(name, (enum irqd_trigger)r->trigger, 0);
 	if (!l) {
-		close(fd);
-		return reply_error(s, r->hdr.req_id, ENOSPC, "line table full (%u lines)",
-				   IRQD_LINES_MAX);
+		err = ENOSPC;
+		snprintf(why, sizeof(why), "line table full (%u lines)", IRQD_LINES_MAX);
+		goto refuse;
 	}
 	if (!allowed(s, l, false)) {
-		close(fd);
-		free(l);
-		return reply_error(s, r->hdr.req_id, EACCES, "uid %u may not create line %s", s->uid,
-				   name);
+		err = EACCES;
+		snprintf(why, sizeof(why), "uid %u may not create line %s", s->uid, name);
+		goto refuse;
 	}
-	int err = source_eventfd_create(l, fd);
-	if (err) {
-		close(fd);
-		free(l);
-		return reply_error(s, r->hdr.req_id, -err, "cannot use that eventfd: %s",
-				   strerror(-err));
+	int e = sim ? source_sim_create(l, r->trigger == IRQD_LEVEL, fds)
+		    : source_eventfd_create(l, fds[0]);
+	if (e) {
+		err = -e;
+		snprintf(why, sizeof(why), "cannot use that %s: %s", sim ? "device" : "eventfd",
+			 strerror(-e));
+		goto refuse;
 	}
 	l->creator = s;
+	/* Its maker attaches next (or, after irqd restarted, a driver re-attaches): what the
+	 * source counted meanwhile is theirs, not dropped for want of a listener. */
+	l->unclaimed = true;
 	line_publish(l);
 	struct irqd_line_info info = { 0 };
 	fill_info(l, &info);
 	return reply(s, &r->hdr, &info, sizeof(info), NULL, 0);
+refuse:
+	free(l);
+	for (int i = 0; i < 2; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return reply_error(s, r->hdr.req_id, err, "%s", why);
 }
 
 /* ---- the request dispatcher -------------------------------------------------------------------- */
@@ -659,7 +681,8 @@ static int do_client_stats(struct session *s, const struct irqd_client_query *r)
 	return reply_end(s, r->hdr.req_id, "no more clients");
 }
 
-static int dispatch(struct session *s, const void *buf, size_t len, int fd)
+/* fds: up to two descriptors that came with the request (-1: none) */
+static int dispatch(struct session *s, const void *buf, size_t len, int fds[2])
 {
 	const struct irqd_msg_hdr *h = buf;
 	struct line *l;
@@ -673,8 +696,10 @@ static int dispatch(struct session *s, const void *buf, size_t len, int fd)
 				   "request type %u must be %zu bytes, got %zu (header says %u)",
 				   h->type, request_size[h->type], len, h->len);
 	}
-	if (fd >= 0 && h->type != IRQD_MSG_LINE_CREATE) {
-		close(fd);
+	if (fds[0] >= 0 && h->type != IRQD_MSG_LINE_CREATE) {
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0)
+				close(fds[i]);
 		s->bad_messages++;
 		return reply_error(s, h->req_id, EBADMSG, "request type %u takes no descriptor",
 				   h->type);
@@ -749,7 +774,7 @@ static int dispatch(struct session *s, const void *buf, size_t len, int fd)
 		return reply(s, h, &info, sizeof(info), fds, 2);
 	}
 	case IRQD_MSG_LINE_CREATE:
-		return do_line_create(s, buf, fd);
+		return do_line_create(s, buf, fds);
 	case IRQD_MSG_LINE_DELETE:
 		if (!(l = resolve(s, h, buf)))
 			return -ENOENT;
@@ -866,7 +891,7 @@ static bool session_readable(struct session *s)
 		if (n == 0)
 			return false;
 		atomic_fetch_add_explicit(&s->n.requests, 1, memory_order_relaxed);
-		int fd = -1, extra = 0;
+		int fd[2] = { -1, -1 }, nfd = 0, extra = 0;
 		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
 			if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
 				continue;
@@ -874,8 +899,8 @@ static bool session_readable(struct session *s)
 			int fds[4];
 			memcpy(fds, CMSG_DATA(cm), nf * sizeof(int));
 			for (int i = 0; i < nf; i++) {
-				if (fd < 0)
-					fd = fds[i];
+				if (nfd < 2)
+					fd[nfd++] = fds[i];
 				else {
 					close(fds[i]);
 					extra++;
@@ -884,8 +909,8 @@ static bool session_readable(struct session *s)
 		}
 		if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || extra ||
 		    (size_t)n < sizeof(struct irqd_msg_hdr)) {
-			if (fd >= 0)
-				close(fd);
+			for (int i = 0; i < nfd; i++)
+				close(fd[i]);
 			s->bad_messages++;
 			reply_error(s, (size_t)n >= sizeof(buf.h) ? buf.h.req_id : 0, EBADMSG,
 				    "malformed message (%zd bytes%s%s)", n,

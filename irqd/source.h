@@ -31,8 +31,9 @@ struct source_ops {
 extern const struct source_ops source_sim_ops;
 extern const struct source_ops source_eventfd_ops;
 
-/* Create the source side of a line (fills l->fd, l->ops, l->src). 0 or -errno. */
-int source_sim_create(struct line *l, bool level);
+/* Create the source side of a line (fills l->fd, l->ops, l->src). 0 or -errno. A sim line's
+ * device is irqd's own (fds NULL) or its creator's (fds: eventfd, device page memfd). */
+int source_sim_create(struct line *l, bool level, const int fds[2]);
 int source_eventfd_create(struct line *l, int efd);
 /* The sim device's register page, to hand out with SIM_OPEN. */
 int source_sim_memfd(const struct line *l);

@@ -5,9 +5,11 @@
  * re-fires it when it is unmasked still asserted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "irqd.h"
@@ -57,30 +59,53 @@ const struct source_ops source_sim_ops = {
 	.destroy = sim_destroy,
 };
 
-int source_sim_create(struct line *l, bool level)
+/* A device page and eventfd of irqd's own (fds NULL: a line from the configuration), or the
+ * creator's (fds: eventfd, page memfd), which outlive irqd. On failure the fds are left open. */
+int source_sim_create(struct line *l, bool level, const int fds[2])
 {
 	struct sim *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;
-	s->memfd = memfd_create("irqd-simdev", MFD_CLOEXEC);
-	if (s->memfd < 0 || ftruncate(s->memfd, sizeof(*s->dev)) < 0)
+	struct stat st;
+	int err = EINVAL;
+	s->memfd = fds ? fds[1] : memfd_create("irqd-simdev", MFD_CLOEXEC);
+	if (s->memfd < 0 || (!fds && ftruncate(s->memfd, sizeof(*s->dev)) < 0) ||
+	    fstat(s->memfd, &st) < 0) {
+		err = errno;
+		goto fail;
+	}
+	/* a creator's page must not shrink under irqd (a touch past its end would be SIGBUS) */
+	int seals = fds ? fcntl(s->memfd, F_GET_SEALS) : F_SEAL_SHRINK;
+	if (!S_ISREG(st.st_mode) || st.st_size < (off_t)sizeof(*s->dev) || seals < 0 ||
+	    !(seals & F_SEAL_SHRINK))
 		goto fail;
 	s->dev = mmap(NULL, sizeof(*s->dev), PROT_READ | PROT_WRITE, MAP_SHARED, s->memfd, 0);
-	if (s->dev == MAP_FAILED)
+	if (s->dev == MAP_FAILED) {
+		err = errno;
 		goto fail;
-	s->dev->magic = IRQD_SIMDEV_MAGIC;
-	s->dev->trigger = level ? IRQD_LEVEL : IRQD_EDGE;
-	l->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (l->fd < 0) {
+	}
+	if (!fds) {
+		s->dev->magic = IRQD_SIMDEV_MAGIC;
+		s->dev->trigger = level ? IRQD_LEVEL : IRQD_EDGE;
+	} else if (s->dev->magic != IRQD_SIMDEV_MAGIC ||
+		   s->dev->trigger != (level ? IRQD_LEVEL : IRQD_EDGE)) {
+		munmap(s->dev, sizeof(*s->dev));
+		goto fail;
+	}
+	l->fd = fds ? fds[0] : eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int fl = l->fd < 0 ? -1 : fcntl(l->fd, F_GETFL);
+	if (fl < 0 || fcntl(l->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		err = errno;
+		if (!fds && l->fd >= 0)
+			close(l->fd);
 		munmap(s->dev, sizeof(*s->dev));
 		goto fail;
 	}
 	l->ops = &source_sim_ops;
 	l->src = s;
 	return 0;
-fail:;
-	int err = errno;
-	if (s->memfd >= 0)
+fail:
+	if (!fds && s->memfd >= 0)
 		close(s->memfd);
 	free(s);
 	return -err;

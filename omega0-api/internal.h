@@ -6,10 +6,15 @@
 #include <stddef.h>
 #include <irqd/client.h>
 
-/* Send req (len bytes, optionally one fd), wait for its reply into rep (replen bytes exactly),
- * collecting up to maxfds descriptors. Returns 0 or -errno (irqd's reason in last error). */
-int irqdc_rpc(struct irqd_client *c, void *req, size_t len, int send_fd, void *rep,
-	      size_t replen, int *fds, int maxfds);
+/* Send req (len bytes, with nsend descriptors), wait for its reply into rep (replen bytes
+ * exactly), collecting up to maxfds descriptors. Returns how many came, or -errno (irqd's
+ * reason in last error). If irqd ended, reconnects and asks the new one. */
+int irqdc_rpc(struct irqd_client *c, void *req, size_t len, const int *send_fds, int nsend,
+	      void *rep, size_t replen, int *fds, int maxfds);
+/* Create a line (q's source, trigger and name set; fds passed with it) and remember it, so that
+ * it is created again if irqd restarts. */
+int irqdc_line_create(struct irqd_client *c, struct irqd_line_create_req *q, const int *fds,
+		      int nfds, struct irqd_line_desc *d);
 /* Sets irqd_last_error() and returns -err. */
 int irqdc_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* A query by name or "#<id>". */

@@ -21,7 +21,7 @@ static int profile_rpc(struct irqd_client *c, const char *line, enum irqd_profil
 	if (r < 0)
 		return r;
 	struct irqd_msg_hdr rep;
-	r = irqdc_rpc(c, &q, sizeof(q), -1, &rep, sizeof(rep), fd, fd ? 1 : 0);
+	r = irqdc_rpc(c, &q, sizeof(q), NULL, 0, &rep, sizeof(rep), fd, fd ? 1 : 0);
 	return r < 0 ? r : 0;
 }
 
@@ -111,6 +111,6 @@ uint64_t irqd_hist_bucket_low(unsigned b)
 int irqd_server_stats(struct irqd_client *c, struct irqd_server_stats *st)
 {
 	struct irqd_msg_hdr q = { .type = IRQD_MSG_SERVER_STATS };
-	int r = irqdc_rpc(c, &q, sizeof(q), -1, st, sizeof(*st), NULL, 0);
+	int r = irqdc_rpc(c, &q, sizeof(q), NULL, 0, st, sizeof(*st), NULL, 0);
 	return r < 0 ? r : 0;
 }

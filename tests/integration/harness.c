@@ -81,32 +81,20 @@ const char *build_bin(const char *name)
 	return path;
 }
 
-void irqd_start(struct irqd_proc *p, int sim, const char *config)
+/* Run irqd as p says; returns once it answers. */
+static void irqd_launch(struct irqd_proc *p)
 {
-	memset(p, 0, sizeof(*p));
-	snprintf(p->dir, sizeof(p->dir), "/tmp/irqd-test.XXXXXX");
-	assert_non_null(mkdtemp(p->dir));
-	chmod(p->dir, 0755);
-	snprintf(p->sock, sizeof(p->sock), "%s/irqd.sock", p->dir);
-	snprintf(p->log, sizeof(p->log), "%s/irqd.log", p->dir);
-	char conf[128] = "", simn[16];
-	if (config) {
-		snprintf(conf, sizeof(conf), "%s/irqd.conf", p->dir);
-		FILE *f = fopen(conf, "w");
-		assert_non_null(f);
-		fputs(config, f);
-		fclose(f);
-	}
-	snprintf(simn, sizeof(simn), "%d", sim);
-	char bin[PATH_MAX];
+	char conf[128], simn[16], bin[PATH_MAX];
+	snprintf(conf, sizeof(conf), "%s/irqd.conf", p->dir);
+	snprintf(simn, sizeof(simn), "%d", p->sim);
 	snprintf(bin, sizeof(bin), "%s", build_bin("irqd"));
 	p->pid = fork();
 	assert_true(p->pid >= 0);
 	if (p->pid == 0) {
-		int fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
 		dup2(fd, 2);
 		char *argv[] = { bin, "--socket", p->sock, "--sim", simn, "--foreground",
-				 config ? "--config" : NULL, conf, NULL };
+				 p->config ? "--config" : NULL, conf, NULL };
 		execv(bin, argv);
 		_exit(127);
 	}
@@ -125,6 +113,40 @@ void irqd_start(struct irqd_proc *p, int sim, const char *config)
 		fail_msg("irqd did not come up on %s: %s", p->sock, buf);
 	}
 	irqd_disconnect(c);
+}
+
+void irqd_start(struct irqd_proc *p, int sim, const char *config)
+{
+	memset(p, 0, sizeof(*p));
+	snprintf(p->dir, sizeof(p->dir), "/tmp/irqd-test.XXXXXX");
+	assert_non_null(mkdtemp(p->dir));
+	chmod(p->dir, 0755);
+	snprintf(p->sock, sizeof(p->sock), "%s/irqd.sock", p->dir);
+	snprintf(p->log, sizeof(p->log), "%s/irqd.log", p->dir);
+	p->sim = sim;
+	p->config = config != NULL;
+	if (config) {
+		char conf[128];
+		snprintf(conf, sizeof(conf), "%s/irqd.conf", p->dir);
+		FILE *f = fopen(conf, "w");
+		assert_non_null(f);
+		fputs(config, f);
+		fclose(f);
+	}
+	irqd_launch(p);
+}
+
+void irqd_kill(struct irqd_proc *p)
+{
+	assert_int_equal(kill(p->pid, SIGKILL), 0);
+	assert_int_equal(waitpid(p->pid, NULL, 0), p->pid);
+	live_irqd.pid = 0;
+	p->pid = 0;
+}
+
+void irqd_restart(struct irqd_proc *p)
+{
+	irqd_launch(p);
 }
 
 void irqd_stop(struct irqd_proc *p)

@@ -25,12 +25,17 @@ struct irqd_proc {
 	char dir[64];
 	char sock[128];
 	char log[128];
+	int sim;          /* how it was started, to start it again */
+	bool config;
 };
 
 /* Start irqd with `sim` sim lines and the given configuration text (NULL: none). Fails the
  * test if irqd does not answer within 30 s. Records the irqd (a copy of *p) as live, so that
  * harness_teardown() ends it if the test fails before irqd_stop(). */
 void irqd_start(struct irqd_proc *p, int sim, const char *config);
+/* kill -9 irqd; start it again, same socket, same configuration (the restart case). */
+void irqd_kill(struct irqd_proc *p);
+void irqd_restart(struct irqd_proc *p);
 /* SIGTERM, wait, assert a clean exit; removes the directory. Forgets the live irqd. */
 void irqd_stop(struct irqd_proc *p);
 /* Connect a client, failing the test with irqd's message if it cannot. */

@@ -306,7 +306,10 @@ static void test_hello_rules(void **state)
 	struct irqd_hello h = { .version = IRQD_PROTO_VERSION + 1 };
 	hdr(&h, IRQD_MSG_HELLO, sizeof(h), 13);
 	send_all(s, &h, sizeof(h), NULL, 0);
-	expect_error(s, 13, EPROTONOSUPPORT, "protocol version 2 not supported (irqd speaks 1)");
+	char want[64];
+	snprintf(want, sizeof(want), "protocol version %d not supported (irqd speaks %d)",
+		 IRQD_PROTO_VERSION + 1, IRQD_PROTO_VERSION);
+	expect_error(s, 13, EPROTONOSUPPORT, want);
 	h.version = 0;
 	hdr(&h, IRQD_MSG_HELLO, sizeof(h), 14);
 	send_all(s, &h, sizeof(h), NULL, 0);
@@ -430,9 +433,25 @@ static void test_malformed_requests(void **state)
 	struct irqd_line_create_req cr = { 0 };
 	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 402);
 	snprintf(cr.name, sizeof(cr.name), "two");
-	int two[2] = { efd, efd2 };
-	send_all(s, &cr, sizeof(cr), two, 2), sent++;
+	int three[3] = { efd, efd2, efd };
+	send_all(s, &cr, sizeof(cr), three, 3), sent++;
 	expect_error(s, 402, EBADMSG, "too many descriptors");
+	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 404);
+	send_all(s, &cr, sizeof(cr), three, 2), sent++;
+	expect_error(s, 404, EINVAL, "an eventfd line takes one descriptor");
+	/* a sim line: its eventfd and a device page that is one */
+	cr.source = IRQD_CREATE_SIM;
+	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 405);
+	send_all(s, &cr, sizeof(cr), &efd, 1), sent++;
+	expect_error(s, 405, EINVAL, "a sim line needs its device page after the eventfd");
+	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 406);
+	send_all(s, &cr, sizeof(cr), three, 2), sent++;
+	expect_error(s, 406, EINVAL, "cannot use that device");
+	cr.source = 7;
+	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 407);
+	send_all(s, &cr, sizeof(cr), &efd, 1), sent++;
+	expect_error(s, 407, EINVAL, "unknown line source 7");
+	cr.source = IRQD_CREATE_EVENTFD;
 	int six[6] = { efd, efd2, efd, efd2, efd, efd2 };
 	hdr(&cr, IRQD_MSG_LINE_CREATE, sizeof(cr), 403);
 	send_all(s, &cr, sizeof(cr), six, 6), sent++;
@@ -509,12 +528,12 @@ static void test_malformed_requests(void **state)
 
 	/* bad attach flags and parameters */
 	const struct {
-		uint32_t flags, reserved;
+		uint32_t flags, want_handle;
 		const char *line, *msg;
 	} atts[] = {
 		{ 4, 0, "sim1", "unknown attach flags 0x4" },
 		{ 0x80000000u, 0, "sim1", "unknown attach flags 0x80000000" },
-		{ 0, 1, "sim1", "unknown attach flags" },
+		{ 0, IRQD_SLOTS + 1, "sim1", "no handle 1024 (handles are 0 to 1023)" },
 		{ IRQD_ATTACH_DIRECT, 0, "sim1", "direct delivery needs an exclusive attachment" },
 		{ IRQD_ATTACH_DIRECT | IRQD_ATTACH_EXCLUSIVE, 0, "sim1",
 		  "direct delivery needs an exclusive attachment to an edge line" },
@@ -526,7 +545,7 @@ static void test_malformed_requests(void **state)
 		ar.line.id = IRQD_LINE_BY_NAME;
 		snprintf(ar.line.name, sizeof(ar.line.name), "%s", atts[i].line);
 		ar.flags = atts[i].flags;
-		ar.reserved = atts[i].reserved;
+		ar.want_handle = atts[i].want_handle;
 		send_all(s, &ar, sizeof(ar), NULL, 0), sent++;
 		expect_error(s, 600 + i, i == 5 ? EBUSY : EINVAL, atts[i].msg);
 	}
@@ -809,10 +828,11 @@ static void test_bad_answer_flood(void **state)
 		/* one at a time, so that irqd sees each (it reads one answer word per slot) */
 		assert_true(WAIT_UNTIL(!atomic_load(&x.shm->answered[xh / 64]), 10000));
 	}
-	/* 16 explanations, then the verdict, then the end of the connection */
+	/* 16 explanations, then the verdict (an error with req_id 0: the library must not
+	 * reconnect), then the end of the connection */
 	for (int i = 0; i < 16; i++)
 		expect_notice(&x, "rejected");
-	expect_notice(&x, "bad answers: disconnected");
+	expect_error(x.sock, 0, EPROTO, "more than 256 bad answers: disconnected");
 	union msg m;
 	assert_int_equal(recv_with_fds(x.sock, m.b, sizeof(m.b), NULL, NULL, 10000), 0);
 	/* its attachment is gone: the honest client alone serves the line, exactly */

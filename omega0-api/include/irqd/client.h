@@ -24,6 +24,25 @@
  * side is asleep. Every function returns 0 (or a count) on success and a negative errno value on
  * failure; irqd_last_error() then gives irqd's one-line explanation. All functions are
  * thread-safe; events are handed to whichever thread calls irqd_wait/irqd_poll.
+ *
+ * If irqd ends (killed, crashed, restarted) the library carries on by itself, unless
+ * $IRQD_RECONNECT is "0":
+ *  - it notices at once in epoll (irqd_fd() becomes readable: call irqd_poll), within 500 ms
+ *    in irqd_wait's futex sleep, or at the next request;
+ *  - each attachment gets one notification with seq 0: its count is what irqd had taken from
+ *    the source for it and not yet delivered (held by coalescing), 0 for a level line or a
+ *    DIRECT attachment. Treat it as an interrupt: look at the device. It is the one spurious
+ *    notification a restart may cause; occurrences not yet answered need no answer any more;
+ *  - it connects again (retrying after 10 ms, doubling to 1 s; irqd_fd() becomes readable
+ *    when an attempt is due), makes again the lines this client made (same eventfd, same
+ *    sim device), and re-attaches every attachment under the same handle with the same flags,
+ *    coalescing and masks; a line another client made is re-attached once it is back;
+ *  - requests in flight are asked again of the new irqd; while irqd is away they fail with
+ *    -ENOTCONN or -ECONNREFUSED.
+ * Edge counts stay exact: events raised while irqd was away wait in the line's eventfd and are
+ * delivered after the restart. Not carried over: attachments passed to or from another client,
+ * per-attachment coalescing set by an admin for the line, profiling. A client irqd cut off
+ * (it says why, an error with req_id 0) is not reconnected: its calls fail with that reason.
  */
 #ifndef IRQD_CLIENT_H
 #define IRQD_CLIENT_H

@@ -21,9 +21,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define IRQD_PROTO_VERSION 1
+#define IRQD_PROTO_VERSION 2
 #define IRQD_DEFAULT_SOCKET "/run/irqd/irqd.sock"
 #define IRQD_SOCKET_ENV "IRQD_SOCKET"
+#define IRQD_RECONNECT_ENV "IRQD_RECONNECT" /* "0": the client library does not reconnect */
 
 #define IRQD_NAME_MAX 48          /* line names, including the NUL */
 #define IRQD_ERRMSG_MAX 160
@@ -45,13 +46,16 @@ enum irqd_msg_type {
 	IRQD_MSG_LINE_STATS,     /* irqd_line_query -> irqd_line_stats */
 	IRQD_MSG_CLIENT_STATS,   /* irqd_client_query -> irqd_client_stats */
 	IRQD_MSG_SIM_OPEN,       /* irqd_line_query -> irqd_line_info + 2 fds: device memfd, eventfd */
-	IRQD_MSG_LINE_CREATE,    /* irqd_line_create_req + 1 fd (an eventfd) -> irqd_line_info */
+	IRQD_MSG_LINE_CREATE,    /* irqd_line_create_req + 1 fd (an eventfd), or for a sim line 2 fds
+				  * (its eventfd, its device page memfd) -> irqd_line_info */
 	IRQD_MSG_LINE_DELETE,    /* irqd_line_query -> empty */
 	IRQD_MSG_PROFILE,        /* irqd_profile_req -> empty, or (READ) + 1 fd: irqd_profile_dump */
 	IRQD_MSG_SERVER_STATS,   /* irqd_msg_hdr -> irqd_server_stats */
 	IRQD_MSG_TYPE_END,
 	IRQD_MSG_REPLY = 0x4000, /* reply type = request type | IRQD_MSG_REPLY */
-	IRQD_MSG_ERROR = 0x7fff, /* irqd_error: the request failed */
+	IRQD_MSG_ERROR = 0x7fff, /* irqd_error: the request failed; with req_id 0, irqd refuses or
+				  * cuts off the connection (it never closes one for cause unsaid:
+				  * a connection that ends without it means irqd itself ended) */
 	IRQD_MSG_NOTICE = 0x7ffe,/* irqd_error, unsolicited: a protocol fault seen in shared memory */
 };
 
@@ -124,7 +128,8 @@ struct irqd_attach_req {
 	struct irqd_msg_hdr hdr;
 	struct irqd_line_query line;   /* its hdr is unused */
 	uint32_t flags;
-	uint32_t reserved;
+	uint32_t want_handle;  /* 0: any free handle; h + 1: handle h or EBUSY (the client library
+				* re-attaching after irqd restarted keeps its handles) */
 	struct irqd_coalesce_params coalesce;
 };
 struct irqd_attach_reply {
@@ -192,7 +197,14 @@ struct irqd_client_stats {
 struct irqd_line_create_req {
 	struct irqd_msg_hdr hdr;
 	char name[IRQD_NAME_MAX];    /* "" -> efdN */
+	uint32_t source;             /* IRQD_CREATE_* */
+	uint32_t trigger;            /* enum irqd_trigger: IRQD_EDGE for an eventfd line */
 };
+/* An edge line from an eventfd (VFIO, vhost-user, KVM), or a simulated line whose device (the
+ * register page, struct irqd_simdev_page, and its eventfd) belongs to the creator and so
+ * outlives irqd: a level line still asserted when irqd restarts fires again. */
+#define IRQD_CREATE_EVENTFD 0u
+#define IRQD_CREATE_SIM 1u
 
 /*
  * Latency profiling. While a line is profiled (IRQD_PROFILE_START by any client, or `profile on`
@@ -276,6 +288,9 @@ struct irqd_shm_slot {
 	uint32_t line;
 	uint32_t attached;           /* 1 while the slot belongs to a live attachment */
 	_Atomic uint32_t held;
+	_Atomic uint64_t accepted;   /* edge events irqd took for this attachment since it was
+				      * bound to this slot, published or not: if irqd dies, the
+				      * client library delivers those it was not given itself */
 	/* written by the client */
 	_Atomic uint64_t taken __attribute__((aligned(64)));
 	_Atomic uint64_t answer;     /* (occurrence << 2) | enum irqd_answer */

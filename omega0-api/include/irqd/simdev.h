@@ -25,6 +25,11 @@ struct irqd_simdev_regs {
 
 /* Open the device of a sim line (needs the admin right on the line). */
 int irqd_simdev_open(struct irqd_client *c, const char *line, struct irqd_simdev **out);
+/* Make a new sim line `name` whose device belongs to this client: it outlives irqd, so when
+ * irqd restarts the library makes the line again over the same device, and a level line
+ * still asserted fires again (a line of irqd's configuration is irqd's, and ends with it). */
+int irqd_simdev_create(struct irqd_client *c, const char *name, enum irqd_trigger trigger,
+		       struct irqd_simdev **out);
 void irqd_simdev_close(struct irqd_simdev *d);
 
 /* The device raises n >= 1 events (one eventfd write). Safe from any thread. */
