@@ -80,11 +80,13 @@ struct irqd_client {
 	uint32_t next_req;
 	char *path;
 	bool reconnect;         /* $IRQD_RECONNECT=0 turns it off */
-	bool down;              /* irqd ended: reconnecting */
-	unsigned n_lost;        /* attachments waiting for their line to come back */
+	/* written holding both locks (or atomically), read holding either */
+	_Atomic bool down;      /* irqd ended: reconnecting */
+	_Atomic unsigned n_lost;/* attachments waiting for their line to come back */
+	_Atomic uint64_t retry_ns; /* next attempt */
+	_Atomic bool cut_off;   /* irqd cut us off (why: severed): no reconnecting */
 	unsigned retry_ms;
-	uint64_t retry_ns;      /* next attempt */
-	char severed[IRQD_ERRMSG_MAX]; /* irqd cut us off, why: no reconnecting */
+	char severed[IRQD_ERRMSG_MAX];
 	struct conn *retired;   /* old connections' shared memory, unmapped at disconnect (a
 				 * thread may still be asleep on its futex word) */
 	unsigned n_retired;
@@ -140,6 +142,7 @@ static int conn_lost(struct irqd_client *c, int sock, int err, bool *gone)
 	if (n > 0) {
 		q.e.msg[sizeof(q.e.msg) - 1] = 0;
 		snprintf(c->severed, sizeof(c->severed), "%s", q.e.msg);
+		c->cut_off = true;
 		return irqdc_fail(q.e.err > 0 ? q.e.err : EIO, "%s", q.e.msg);
 	}
 	*gone = true;
@@ -199,8 +202,10 @@ static int rpc_on(struct irqd_client *c, int sock, void *req, size_t len, const 
 			if ((size_t)n < sizeof(buf.e))
 				return irqdc_fail(EPROTO, "irqd: short error message");
 			buf.e.msg[sizeof(buf.e.msg) - 1] = 0;
-			if (severed)
+			if (severed) {
 				snprintf(c->severed, sizeof(c->severed), "%s", buf.e.msg);
+				c->cut_off = true;
+			}
 			return irqdc_fail(buf.e.err > 0 ? buf.e.err : EIO, "%s", buf.e.msg);
 		}
 		if (buf.h.type != (h->type | IRQD_MSG_REPLY) || (size_t)n != replen || got > maxfds) {
@@ -217,6 +222,7 @@ static int rpc_on(struct irqd_client *c, int sock, void *req, size_t len, const 
 }
 
 static int revive(struct irqd_client *c);
+static void conn_ended(struct irqd_client *c);
 
 /* A request on the connection; if irqd ended, the library reconnects (see irqd/client.h) and
  * asks the new irqd once more. */
@@ -225,17 +231,20 @@ int irqdc_rpc(struct irqd_client *c, void *req, size_t len, const int *send_fds,
 {
 	pthread_mutex_lock(&c->rpc_lock);
 	bool gone = false;
-	int r = c->down ? -ENOTCONN
+	int r = c->down ? irqdc_fail(ENOTCONN, "irqd: %s",
+				     c->cut_off ? c->severed : "connection lost")
 			: rpc_on(c, c->k.sock, req, len, send_fds, nsend, rep, replen, fds, maxfds,
 				 &gone);
-	if ((c->down || gone) && c->reconnect && !c->severed[0]) {
-		c->down = true;
+	if (gone)
+		conn_ended(c);
+	if (c->down && c->reconnect && !c->cut_off) {
 		int v = revive(c);
 		gone = false;
 		r = v < 0 ? v
 			  : rpc_on(c, c->k.sock, req, len, send_fds, nsend, rep, replen, fds, maxfds,
 				   &gone);
-		c->down = gone;
+		if (gone)
+			conn_ended(c);
 	}
 	pthread_mutex_unlock(&c->rpc_lock);
 	return r;
@@ -864,32 +873,46 @@ static void reattach(struct irqd_client *c)
 {
 	for (uint32_t i = 0; i < IRQD_SLOTS && c->n_lost; i++) {
 		struct handle_state *h = &c->h[i];
-		if (!h->lost)
-			continue;
+		/* what to ask for, copied: another thread may attach or detach meanwhile */
+		pthread_mutex_lock(&c->ev_lock);
+		bool lost = h->lost;
 		struct irqd_attach_req q = { .hdr.type = IRQD_MSG_ATTACH, .flags = h->flags,
 					     .want_handle = i + 1, .coalesce = h->coalesce };
+		uint32_t masks = h->masks;
+		int bad = lost ? irqdc_query_init(&q.line, h->name) : 0;
+		pthread_mutex_unlock(&c->ev_lock);
+		if (!lost || bad)
+			continue;
 		struct irqd_attach_reply rep;
 		int fd = -1;
 		bool gone = false;
-		if (irqdc_query_init(&q.line, h->name) < 0 ||
-		    rpc_on(c, c->k.sock, &q, sizeof(q), NULL, 0, &rep, sizeof(rep), &fd, 1,
-			   &gone) < 0) {
+		if (rpc_on(c, c->k.sock, &q, sizeof(q), NULL, 0, &rep, sizeof(rep), &fd, 1, &gone) < 0) {
 			if (!gone)
 				continue;
 			conn_ended(c);
 			return;
 		}
-		for (uint32_t m = 0; m < h->masks; m++) {
+		for (uint32_t m = 0; m < masks; m++) {
 			struct irqd_handle_req mq = { .hdr.type = IRQD_MSG_MASK, .handle = i };
 			struct irqd_msg_hdr mr;
 			rpc_on(c, c->k.sock, &mq, sizeof(mq), NULL, 0, &mr, sizeof(mr), NULL, 0, &gone);
 		}
 		pthread_mutex_lock(&c->ev_lock);
-		h->line = rep.line;
-		direct_set(c, i, fd);
-		h->lost = false;
-		c->n_lost--;
+		bool still = h->lost;
+		if (still) {
+			h->line = rep.line;
+			direct_set(c, i, fd);
+			h->lost = false;
+			c->n_lost--;
+		}
 		pthread_mutex_unlock(&c->ev_lock);
+		if (!still) { /* detached meanwhile */
+			struct irqd_handle_req dq = { .hdr.type = IRQD_MSG_DETACH, .handle = i };
+			struct irqd_msg_hdr dr;
+			rpc_on(c, c->k.sock, &dq, sizeof(dq), NULL, 0, &dr, sizeof(dr), NULL, 0, &gone);
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 	if (c->n_lost)
 		retry_later(c);
@@ -900,9 +923,8 @@ static void reattach(struct irqd_client *c)
 /* Connect to the new irqd, make our lines and attach again (caller holds rpc_lock). */
 static int revive(struct irqd_client *c)
 {
-	if (!c->reconnect || c->severed[0])
-		return irqdc_fail(ECONNRESET, "irqd: %s",
-				  c->severed[0] ? c->severed : "connection lost");
+	if (!c->reconnect || c->cut_off)
+		return irqdc_fail(ECONNRESET, "irqd: %s", c->cut_off ? c->severed : "connection lost");
 	struct conn k;
 	int r = conn_open(c, &k);
 	if (r < 0) {
@@ -967,7 +989,7 @@ static void recover(struct irqd_client *c)
 static bool recovery_due(struct irqd_client *c)
 {
 	if (c->down || c->n_lost)
-		return c->reconnect && !c->severed[0] && mono_ns() >= c->retry_ns;
+		return c->reconnect && !c->cut_off && mono_ns() >= c->retry_ns;
 	return hung_up(c->k.sock);
 }
 
@@ -975,9 +997,9 @@ static bool recovery_due(struct irqd_client *c)
  * was handed out. Caller holds ev_lock. */
 static int ended_for_good(struct irqd_client *c)
 {
-	if (!c->down || (c->reconnect && !c->severed[0]))
+	if (!c->down || (c->reconnect && !c->cut_off))
 		return 0;
-	return irqdc_fail(ECONNRESET, "irqd: %s", c->severed[0] ? c->severed : "connection lost");
+	return irqdc_fail(ECONNRESET, "irqd: %s", c->cut_off ? c->severed : "connection lost");
 }
 
 /* ---- taking events ----------------------------------------------------------------------------- */
