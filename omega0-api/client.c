@@ -37,6 +37,7 @@
 /* Reconnection (see irqd/client.h): a futex sleeper looks at the socket this often; attempts
  * back off from the first to the last delay. */
 #define LIVENESS_MS 500
+#define POLL_LOOK_MS 10         /* irqd_poll looks at the socket at most this often */
 #define RETRY_FIRST_MS 10
 #define RETRY_LAST_MS 1000
 
@@ -86,6 +87,7 @@ struct irqd_client {
 	_Atomic uint64_t retry_ns; /* next attempt */
 	_Atomic bool cut_off;   /* irqd cut us off (why: severed): no reconnecting */
 	unsigned retry_ms;
+	uint64_t next_look_ns;  /* irqd_poll's next look at the socket (ev_lock) */
 	char severed[IRQD_ERRMSG_MAX];
 	struct conn *retired;   /* old connections' shared memory, unmapped at disconnect (a
 				 * thread may still be asleep on its futex word) */
@@ -985,11 +987,17 @@ static void recover(struct irqd_client *c)
 	pthread_mutex_unlock(&c->rpc_lock);
 }
 
-/* Is there anything for recover() to do now? (caller holds ev_lock) */
+/* Is there anything for recover() to do now? (caller holds ev_lock) Looking at the socket is
+ * a system call: irqd_poll, often called to arm with nothing to take, does it at most every
+ * POLL_LOOK_MS (irqd_fd() stays readable on a hang-up until then). */
 static bool recovery_due(struct irqd_client *c)
 {
+	uint64_t now = mono_ns();
 	if (c->down || c->n_lost)
-		return c->reconnect && !c->cut_off && mono_ns() >= c->retry_ns;
+		return c->reconnect && !c->cut_off && now >= c->retry_ns;
+	if (now < c->next_look_ns)
+		return false;
+	c->next_look_ns = now + POLL_LOOK_MS * 1000000ull;
 	return hung_up(c->k.sock);
 }
 
