@@ -40,7 +40,8 @@ LDFLAGS += $(LDFLAGS_SAN) -pthread
 COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
 CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
-		irqd/source_eventfd.c irqd/config.c irqd/policy.c irqd/profile.c
+		irqd/source_eventfd.c irqd/source_vfio.c irqd/source_uio.c irqd/config.c \
+		irqd/policy.c irqd/profile.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
 		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.

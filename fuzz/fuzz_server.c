@@ -98,7 +98,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	atexit(remove_fuzz_dir);
 	snprintf(sock_path, sizeof(sock_path), "%s/irqd.sock", fuzz_dir);
 	if (server_init(&srv, &cfg) < 0 || (srv.listen_fd = server_listen(sock_path, &cfg)) < 0 ||
-	    delivery_start(&srv) < 0 || server_add_sim_lines(&srv) < 0)
+	    delivery_start(&srv) < 0 || server_add_lines(&srv) < 0)
 		abort();
 	pthread_t t;
 	if (pthread_create(&t, NULL, serve, NULL))

@@ -84,6 +84,31 @@ static int parse_line(struct config *cfg, char **w, int nw, unsigned lineno, cha
 		if (nw != 2 || (strcmp(w[1], "on") && strcmp(w[1], "off")))
 			FAIL("profile takes on or off");
 		cfg->profile = !strcmp(w[1], "on");
+	} else if (!strcmp(k, "device")) {
+		if (nw < 3 || nw > 4 || (strcmp(w[1], "vfio") && strcmp(w[1], "uio")))
+			FAIL("device takes vfio|uio BDF [irq=msix|msi|intx]");
+		if (cfg->n_devices == CONFIG_MAX_DEVICES)
+			FAIL("more than %u devices", CONFIG_MAX_DEVICES);
+		struct config_device *d = &cfg->devices[cfg->n_devices];
+		unsigned dom, bus, dev, fn;
+		char end;
+		if (sscanf(w[2], "%4x:%2x:%2x.%1x%c", &dom, &bus, &dev, &fn, &end) != 4 ||
+		    strlen(w[2]) != 12 || dev > 31 || fn > 7)
+			FAIL("'%s' is not a PCI address like 0000:00:03.0", w[2]);
+		memset(d, 0, sizeof(*d));
+		d->vfio = !strcmp(w[1], "vfio");
+		snprintf(d->bdf, sizeof(d->bdf), "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+		if (nw == 4) {
+			if (!d->vfio || strncmp(w[3], "irq=", 4) ||
+			    (strcmp(w[3] + 4, "msix") && strcmp(w[3] + 4, "msi") &&
+			     strcmp(w[3] + 4, "intx")))
+				FAIL("unknown device option '%s' (vfio: irq=msix|msi|intx)", w[3]);
+			snprintf(d->irq, sizeof(d->irq), "%s", w[3] + 4);
+		}
+		for (unsigned i = 0; i < cfg->n_devices; i++)
+			if (!strcmp(cfg->devices[i].bdf, d->bdf))
+				FAIL("device %s is named twice", d->bdf);
+		cfg->n_devices++;
 	} else if (!strcmp(k, "line")) {
 		if (nw < 2)
 			FAIL("line takes a name and options");

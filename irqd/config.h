@@ -13,6 +13,11 @@
  *                               (needs CAP_SYS_NICE; without it irqd says so and runs normally)
  *   profile on|off              keep latency histograms of every line from the start (default
  *                               off: a line is profiled while a client asks, `irqctl profile`)
+ *   device vfio|uio BDF [irq=msix|msi|intx]
+ *                               a PCI device (e.g. 0000:00:03.0) whose interrupts irqd manages:
+ *                               bound to vfio-pci, a line per vector of its MSI-X, MSI or INTx
+ *                               (default: the best it has), vfio:BDF/msixN, .../msiN, .../intx;
+ *                               bound to uio_pci_generic, its INTx as uio:BDF/intx
  *   line NAME [trigger=level|edge] [ack-deadline-ms=N]
  *                               properties of a sim line (default: level)
  *   allow PATTERN WHO [admin]   who may use lines whose name matches the glob PATTERN:
@@ -31,6 +36,7 @@
 
 #define CONFIG_MAX_RULES 128
 #define CONFIG_MAX_LINES 256
+#define CONFIG_MAX_DEVICES 32
 
 struct config_rule {
 	char pattern[IRQD_NAME_MAX];
@@ -45,6 +51,12 @@ struct config_line {
 	uint32_t ack_deadline_ms;  /* 0: the global default */
 };
 
+struct config_device {
+	bool vfio;                 /* else uio */
+	char bdf[16];              /* domain:bus:device.function */
+	char irq[8];               /* vfio: "msix", "msi", "intx", "" for the best */
+};
+
 struct config {
 	char socket[108];
 	uint32_t socket_mode;
@@ -54,9 +66,10 @@ struct config {
 	uint32_t sim_lines;
 	bool profile;
 	uint32_t rt_priority;
-	unsigned n_rules, n_lines;
+	unsigned n_rules, n_lines, n_devices;
 	struct config_rule rules[CONFIG_MAX_RULES];
 	struct config_line lines[CONFIG_MAX_LINES];
+	struct config_device devices[CONFIG_MAX_DEVICES];
 };
 
 void config_defaults(struct config *cfg);

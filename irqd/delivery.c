@@ -394,7 +394,7 @@ static void process_rechecks(void)
 		l->recheck = false;
 		if (l->core.masked || l->direct)
 			continue;
-		if (l->trigger == IRQD_LEVEL)
+		if (l->trigger == IRQD_LEVEL && !l->ops->unmask)
 			line_drain(l);      /* the signals of the occurrence just completed */
 		line_ready(l);          /* still asserted (level), or counted while masked (edge) */
 	}

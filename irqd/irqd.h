@@ -264,7 +264,8 @@ int session_send_fds(struct session *s, const void *msg, size_t len, const int *
 /* server.c */
 int server_init(struct server *srv, const struct config *cfg);  /* fields, eventfds, status page */
 int server_listen(const char *path, const struct config *cfg);  /* the control socket, or -1 */
-int server_add_sim_lines(struct server *srv);
+/* The sim lines and the devices' lines of the configuration; -1 after saying why. */
+int server_add_lines(struct server *srv);
 int server_run(struct server *srv);
 struct line *server_line_add(struct server *srv, const char *name, enum irqd_trigger trigger);
 void server_cpu(struct server *srv, uint64_t *control_ns, uint64_t *delivery_ns);

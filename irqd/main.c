@@ -159,12 +159,16 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (server_add_sim_lines(&srv) < 0)
+	if (server_add_lines(&srv) < 0) {
+		if (!activated)
+			unlink(socket_path);
 		return 1;
+	}
 	if (foreground)
-		fprintf(stderr, "irqd: serving %s with %u simulated lines\n",
-			activated ? "the socket systemd passed" : socket_path, cfg.sim_lines);
-	sd_notifyf(0, "READY=1\nSTATUS=serving %u lines", cfg.sim_lines);
+		fprintf(stderr, "irqd: serving %s with %u simulated lines and %u devices\n",
+			activated ? "the socket systemd passed" : socket_path, cfg.sim_lines,
+			cfg.n_devices);
+	sd_notifyf(0, "READY=1\nSTATUS=serving %u lines", srv.n_lines);
 	r = server_run(&srv);
 	sd_notify(0, "STOPPING=1");
 	delivery_stop(&srv);

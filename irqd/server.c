@@ -1053,18 +1053,43 @@ int server_init(struct server *srv, const struct config *cfg)
 }
 
 /* The configured sim lines sim0..simN-1 (the delivery thread runs already). */
-int server_add_sim_lines(struct server *srv)
+/* A device source's line (source_line_fn): deadlines from `line NAME` directives apply. */
+static int device_line_add(void *arg, const char *name, enum irqd_trigger trigger, int fd,
+			   const struct source_ops *ops, void *src)
 {
+	const struct config_line *cl = config_line(((struct server *)arg)->cfg, name);
+	struct line *l = line_new(name, trigger, cl ? cl->ack_deadline_ms : 0);
+	if (!l)
+		return -ENOSPC;
+	l->fd = fd;
+	l->ops = ops;
+	l->src = src;
+	line_publish(l);
+	return 0;
+}
+
+int server_add_lines(struct server *srv)
+{
+	S = srv;
+	int r = 0;
+	char why[256];
 	urcu_memb_register_thread();
-	for (uint32_t i = 0; i < srv->cfg->sim_lines; i++) {
+	for (uint32_t i = 0; i < srv->cfg->sim_lines && r == 0; i++) {
 		char name[IRQD_NAME_MAX];
 		snprintf(name, sizeof(name), "sim%u", i);
 		if (!server_line_add(srv, name, IRQD_LEVEL)) {
 			fprintf(stderr, "irqd: cannot create line %s\n", name);
-			urcu_memb_unregister_thread();
-			return -1;
+			r = -1;
 		}
 	}
+	for (unsigned i = 0; i < srv->cfg->n_devices && r == 0; i++) {
+		const struct config_device *d = &srv->cfg->devices[i];
+		r = d->vfio ? source_vfio_open(d->bdf, d->irq[0] ? d->irq : NULL, device_line_add,
+					       srv, why, sizeof(why))
+			    : source_uio_open(d->bdf, device_line_add, srv, why, sizeof(why));
+		if (r < 0)
+			fprintf(stderr, "irqd: device %s: %s\n", d->bdf, why);
+	}
 	urcu_memb_unregister_thread();
-	return 0;
+	return r < 0 ? -1 : 0;
 }

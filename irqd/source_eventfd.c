@@ -9,7 +9,7 @@
 
 #include "irqd.h"
 
-static void efd_stamp(struct line *l, uint64_t n, uint64_t now, uint64_t *first, uint64_t *last)
+void source_stamp_now(struct line *l, uint64_t n, uint64_t now, uint64_t *first, uint64_t *last)
 {
 	(void)l;
 	(void)n;
@@ -29,7 +29,7 @@ static void efd_destroy(struct line *l)
 
 const struct source_ops source_eventfd_ops = {
 	.name = "eventfd",
-	.stamp = efd_stamp,
+	.stamp = source_stamp_now,
 	.asserted = efd_asserted,
 	.destroy = efd_destroy,
 };
