@@ -66,6 +66,8 @@ LIBVIRTIO_A := $(B)/lib/libvirtio.a
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_*.c))
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard tests/integration/test_*.c))
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
+# Tests that need real devices: they run inside the QEMU guest (vm/, make check-vm), not here.
+VM_TESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/test_*.c))
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO) $(B)/bin/blkd $(B)/bin/vblkctl
 
@@ -78,7 +80,7 @@ DPDK_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 DPDK_LIBS = $(shell pkg-config --libs libdpdk)
 
 .PHONY: all check check-plain check-install check-deb check-fuzz fuzz soak install bench demo deps clean
-all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(BENCHES) $(NETGEN)
+all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(VM_TESTS) $(BENCHES) $(NETGEN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -132,6 +134,10 @@ $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(
 # Integration tests start the real irqd and talk to it through the client library.
 $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integration/harness.o \
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
+$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/integration/harness.o \
+		$(call obj,$(PEER_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
 $(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) \
