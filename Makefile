@@ -79,7 +79,7 @@ NETGEN_CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 DPDK_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 DPDK_LIBS = $(shell pkg-config --libs libdpdk)
 
-.PHONY: all check check-plain check-install check-deb check-fuzz fuzz soak install bench demo deps clean
+.PHONY: all check check-plain check-install check-deb check-fuzz check-vm fuzz soak install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(VM_TESTS) $(BENCHES) $(NETGEN)
 
 $(B)/obj/%.o: %.c
@@ -158,12 +158,26 @@ check: deps
 	$(MAKE) check-install
 	$(MAKE) check-deb
 	$(MAKE) check-fuzz
+	$(MAKE) check-vm
 	$(MAKE) VARIANT=asan check-plain
 	$(MAKE) VARIANT=tsan check-plain
 	@echo "make check: all variants passed"
 
 check-plain: all
 	@tests/run-tests $(B)
+
+# --- real devices: tests/vm inside a Linux guest under QEMU (vm/README.md) --------------------
+# The guest binds the two edu devices to vfio-pci; each test program runs as /tests/NAME.sh and
+# the guest reports every verdict and the whole result to vm/run through its exit status.
+VM_DIR := $(B)/vm
+check-vm: deps all
+	@rm -rf $(VM_DIR)/tests && mkdir -p $(VM_DIR)/tests
+	@for t in $(VM_TESTS); do \
+		printf '#!/bin/sh\nexec %s\n' "$(CURDIR)/$$t" > $(VM_DIR)/tests/$$(basename $$t).sh; \
+		chmod +x $(VM_DIR)/tests/$$(basename $$t).sh; \
+	done
+	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS)
+	VM_DIR=$(VM_DIR) VM_APPEND='vm.vfio=1234:11e8' vm/run
 
 # --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
 FUZZ_CC ?= clang

@@ -129,6 +129,21 @@ static int sysfs_link(const char *bdf, const char *what, char *out, size_t len)
 
 #define FAIL(err, ...) (snprintf(why, why_len, __VA_ARGS__), -(err))
 
+/* MSI and MSI-X messages are memory writes by the device (PCI 3.0 section 6.8): they need Bus
+ * Master Enable (command register bit 2), which VFIO leaves to the user. */
+static int enable_bus_master(struct vfio_dev *d)
+{
+	struct vfio_region_info cfg = { .argsz = sizeof(cfg),
+					.index = VFIO_PCI_CONFIG_REGION_INDEX };
+	uint16_t cmd;
+	if (ioctl(d->device, VFIO_DEVICE_GET_REGION_INFO, &cfg) < 0 ||
+	    pread(d->device, &cmd, sizeof(cmd), (off_t)cfg.offset + 4) != sizeof(cmd))
+		return -errno;
+	cmd |= 0x4;
+	return pwrite(d->device, &cmd, sizeof(cmd), (off_t)cfg.offset + 4) == sizeof(cmd) ? 0
+											   : -errno;
+}
+
 static int dev_open(const char *bdf, struct vfio_dev *d, char *why, size_t why_len)
 {
 	char group[32], driver[64], path[64];
@@ -194,6 +209,8 @@ int source_vfio_open(const char *bdf, const char *want, source_line_fn add, void
 	for (; r == 0 && made < count; made++)
 		if ((fds[made] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
 			r = FAIL(errno, "eventfd: %s", strerror(errno));
+	if (r == 0 && d->index != VFIO_PCI_INTX_IRQ_INDEX && (r = enable_bus_master(d)) < 0)
+		snprintf(why, why_len, "cannot enable bus mastering: %s", strerror(-r));
 	if (r == 0 && (r = set_triggers(d, 0, count, fds)) < 0)
 		snprintf(why, why_len, "cannot enable %s: %s", index_names[d->index], strerror(-r));
 	if (r < 0) {
