@@ -136,7 +136,8 @@ $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integratio
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/integration/harness.o \
+$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/vm/edu.o \
+		$(B)/obj/tests/integration/harness.o \
 		$(call obj,$(PEER_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
@@ -167,8 +168,9 @@ check-plain: all
 	@tests/run-tests $(B)
 
 # --- real devices: tests/vm inside a Linux guest under QEMU (vm/README.md) --------------------
-# The guest binds the two edu devices to vfio-pci; each test program runs as /tests/NAME.sh and
-# the guest reports every verdict and the whole result to vm/run through its exit status.
+# The guest binds two edu devices to vfio-pci and a third to uio_pci_generic; each test program
+# runs as /tests/NAME.sh, and the guest reports every verdict and the whole result to vm/run
+# through its exit status.
 VM_DIR := $(B)/vm
 check-vm: deps all
 	@rm -rf $(VM_DIR)/tests && mkdir -p $(VM_DIR)/tests
@@ -177,7 +179,8 @@ check-vm: deps all
 		chmod +x $(VM_DIR)/tests/$$(basename $$t).sh; \
 	done
 	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS)
-	VM_DIR=$(VM_DIR) VM_APPEND='vm.vfio=1234:11e8' vm/run
+	VM_DIR=$(VM_DIR) VM_APPEND='vm.vfio=0000:00:03.0,0000:00:04.0 vm.uio=0000:00:07.0' \
+		vm/run -- -device edu,addr=07.0
 
 # --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
 FUZZ_CC ?= clang

@@ -2,94 +2,24 @@
  * test_vfio.c - real device interrupts through irqd, inside the QEMU guest (vm/): two QEMU `edu`
  * devices bound to vfio-pci, the first with MSI, the second with INTx.
  *
- * edu (QEMU docs/specs/edu.rst): BAR0 register 0x60 raises an interrupt (the value is ORed into
- * the status at 0x24), 0x64 acknowledges (clears those bits); with MSI enabled each raise sends
- * one message, otherwise INTx is asserted while the status is not 0. The test plays the device
- * through BAR0 mapped from sysfs, as a driver would.
+ * The test plays the device (tests/vm/edu.h) through BAR0 mapped from sysfs, as a driver would.
  */
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "tests/integration/harness.h"
-
-#define EDU_IRQ_STATUS 0x24
-#define EDU_IRQ_RAISE 0x60
-#define EDU_IRQ_ACK 0x64
-
-struct edu {
-	char bdf[16];
-	volatile uint32_t *bar0;
-};
-
-static bool sysfs_is(const char *bdf, const char *file, const char *want)
-{
-	char path[128], buf[64] = "";
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, file);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = 0;
-	return !strncmp(buf, want, strlen(want));
-}
-
-/* The k-th edu device (in bus order), its BAR0 mapped. */
-static void edu_open(unsigned k, struct edu *e)
-{
-	struct dirent **names;
-	int n = scandir("/sys/bus/pci/devices", &names, NULL, alphasort);
-	assert_true(n > 0);
-	unsigned seen = 0;
-	e->bdf[0] = 0;
-	for (int i = 0; i < n; i++) {
-		const char *d = names[i]->d_name;
-		if (d[0] != '.' && sysfs_is(d, "vendor", "0x1234") && sysfs_is(d, "device", "0x11e8") &&
-		    seen++ == k)
-			snprintf(e->bdf, sizeof(e->bdf), "%.15s", d);
-		free(names[i]);
-	}
-	free(names);
-	if (!e->bdf[0])
-		fail_msg("no edu device #%u (the guest needs two: vm/run adds them)", k);
-	char path[128];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/resource0", e->bdf);
-	int fd = open(path, O_RDWR | O_SYNC);
-	if (fd < 0)
-		fail_msg("%s: %m", path);
-	void *p = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		fail_msg("mmap %s: %m", path);
-	e->bar0 = p;
-	assert_int_equal(e->bar0[0] & 0xffff, 0x00ed); /* identification register */
-}
-
-static void edu_raise(struct edu *e, uint32_t bits)
-{
-	e->bar0[EDU_IRQ_RAISE / 4] = bits;
-}
-
-static uint32_t edu_service(struct edu *e)
-{
-	uint32_t st = e->bar0[EDU_IRQ_STATUS / 4];
-	e->bar0[EDU_IRQ_ACK / 4] = st;
-	return st;
-}
+#include "tests/vm/edu.h"
 
 static char config[256];
 static struct edu msi_dev, intx_dev;
 
 static void start(struct irqd_proc *p)
 {
-	edu_open(0, &msi_dev);
-	edu_open(1, &intx_dev);
+	edu_find(0, "vfio-pci", &msi_dev);
+	edu_find(1, "vfio-pci", &intx_dev);
 	snprintf(config, sizeof(config), "device vfio %s irq=msi\ndevice vfio %s irq=intx\n",
 		 msi_dev.bdf, intx_dev.bdf);
 	irqd_start(p, 0, config);
