@@ -41,7 +41,7 @@ COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
 CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
 		irqd/source_eventfd.c irqd/source_vfio.c irqd/source_uio.c irqd/config.c \
-		irqd/policy.c irqd/profile.c
+		irqd/policy.c irqd/profile.c util/vfio.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
 		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
@@ -136,7 +136,7 @@ $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integratio
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/vm/edu.o \
+$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/vm/edu.o $(B)/obj/util/vfio.o \
 		$(B)/obj/tests/integration/harness.o \
 		$(call obj,$(PEER_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
