@@ -168,10 +168,12 @@ check-plain: all
 	@tests/run-tests $(B)
 
 # --- real devices: tests/vm inside a Linux guest under QEMU (vm/README.md) --------------------
-# The guest binds two edu devices to vfio-pci and a third to uio_pci_generic; each test program
-# runs as /tests/NAME.sh, and the guest reports every verdict and the whole result to vm/run
-# through its exit status.
+# The guest binds two edu devices and an e1000e (MSI-X) to vfio-pci and a third edu to
+# uio_pci_generic; each test program runs as /tests/NAME.sh, and the guest reports every
+# verdict and the whole result to vm/run through its exit status.
 VM_DIR := $(B)/vm
+VM_BIND := vm.vfio=0000:00:03.0,0000:00:04.0,0000:00:08.0 vm.uio=0000:00:07.0
+VM_DEVICES := -device edu,addr=07.0 -device e1000e,addr=08.0
 check-vm: deps all
 	@rm -rf $(VM_DIR)/tests && mkdir -p $(VM_DIR)/tests
 	@for t in $(VM_TESTS); do \
@@ -179,8 +181,7 @@ check-vm: deps all
 		chmod +x $(VM_DIR)/tests/$$(basename $$t).sh; \
 	done
 	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS)
-	VM_DIR=$(VM_DIR) VM_APPEND='vm.vfio=0000:00:03.0,0000:00:04.0 vm.uio=0000:00:07.0' \
-		vm/run -- -device edu,addr=07.0
+	VM_DIR=$(VM_DIR) VM_APPEND='$(VM_BIND)' vm/run -- $(VM_DEVICES)
 
 # --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
 FUZZ_CC ?= clang
