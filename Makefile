@@ -68,6 +68,7 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(B)/tests/%,$(wildcard te
 BENCHES := $(patsubst bench/%.c,$(B)/bench/%,$(wildcard bench/bench_*.c))
 # Tests that need real devices: they run inside the QEMU guest (vm/, make check-vm), not here.
 VM_TESTS := $(patsubst tests/vm/%.c,$(B)/vmtests/%,$(wildcard tests/vm/test_*.c))
+VM_ISOLATION := $(B)/vmtests/isolation
 
 PROGRAMS := $(B)/bin/irqd $(B)/bin/irqctl $(LIBIRQD_SO) $(B)/bin/blkd $(B)/bin/vblkctl
 
@@ -80,7 +81,8 @@ DPDK_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 DPDK_LIBS = $(shell pkg-config --libs libdpdk)
 
 .PHONY: all check check-plain check-install check-deb check-fuzz check-vm fuzz soak install bench demo deps clean
-all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(VM_TESTS) $(BENCHES) $(NETGEN)
+all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(VM_TESTS) $(VM_ISOLATION) $(BENCHES) \
+	$(NETGEN)
 
 $(B)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -136,7 +138,7 @@ $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integratio
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/vmtests/test_%: $(B)/obj/tests/vm/test_%.o $(B)/obj/tests/vm/edu.o $(B)/obj/util/vfio.o \
+$(B)/vmtests/%: $(B)/obj/tests/vm/%.o $(B)/obj/tests/vm/edu.o $(B)/obj/util/vfio.o \
 		$(B)/obj/tests/integration/harness.o \
 		$(call obj,$(PEER_SRC)) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
@@ -180,8 +182,13 @@ check-vm: deps all
 		printf '#!/bin/sh\nexec %s\n' "$(CURDIR)/$$t" > $(VM_DIR)/tests/$$(basename $$t).sh; \
 		chmod +x $(VM_DIR)/tests/$$(basename $$t).sh; \
 	done
-	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS)
+	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS) \
+		$(VM_ISOLATION)
 	VM_DIR=$(VM_DIR) VM_APPEND='$(VM_BIND)' vm/run -- $(VM_DEVICES)
+	@# the same guest on machines that cannot isolate the device: irqd refuses with the reason
+	VM_DIR=$(VM_DIR) VM_IOMMU=none VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
+	VM_DIR=$(VM_DIR) VM_IOMMU=intel-iommu,intremap=off \
+		VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
 
 # --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
 FUZZ_CC ?= clang

@@ -43,13 +43,13 @@ static int device_open(struct vfio_device *d, const char *bdf, char *why, size_t
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
 	if (access(path, F_OK) < 0)
 		return FAIL(ENODEV, "no such PCI device");
+	if (sysfs_link(bdf, "iommu_group", group, sizeof(group)) < 0)
+		return FAIL(ENODEV, "no IOMMU group: enable the IOMMU (intel_iommu=on or "
+			    "amd_iommu=on), or use the device through uio_pci_generic");
 	if (sysfs_link(bdf, "driver", driver, sizeof(driver)) < 0 || strcmp(driver, "vfio-pci"))
 		return FAIL(ENODEV, "not bound to vfio-pci (echo vfio-pci > "
 			    "/sys/bus/pci/devices/%s/driver_override; echo %s > "
 			    "/sys/bus/pci/drivers_probe)", bdf, bdf);
-	if (sysfs_link(bdf, "iommu_group", group, sizeof(group)) < 0)
-		return FAIL(ENODEV, "no IOMMU group: enable the IOMMU (intel_iommu=on or "
-			    "amd_iommu=on), or use the device through uio_pci_generic");
 	d->container = open("/dev/vfio/vfio", O_RDWR | O_CLOEXEC);
 	if (d->container < 0)
 		return FAIL(errno, "/dev/vfio/vfio: %s", strerror(errno));
@@ -64,9 +64,17 @@ static int device_open(struct vfio_device *d, const char *bdf, char *why, size_t
 	if (ioctl(d->group, VFIO_GROUP_GET_STATUS, &st) < 0 || !(st.flags & VFIO_GROUP_FLAGS_VIABLE))
 		return FAIL(EBUSY, "IOMMU group %s is not viable: bind every device in "
 			    "/sys/kernel/iommu_groups/%s/devices to vfio-pci", group, group);
-	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container) < 0 ||
-	    ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0)
+	if (ioctl(d->group, VFIO_GROUP_SET_CONTAINER, &d->container) < 0)
 		return FAIL(errno, "IOMMU group %s: %s", group, strerror(errno));
+	if (ioctl(d->container, VFIO_SET_IOMMU, VFIO_TYPE1_IOMMU) < 0) {
+		/* vfio_iommu_type1 refuses an IOMMU that cannot isolate interrupts */
+		if (errno == EPERM)
+			return FAIL(EPERM, "the IOMMU has no interrupt remapping, so VFIO will not give "
+				    "the device's interrupts to user space (if you trust the device: "
+				    "vfio_iommu_type1 allow_unsafe_interrupts=1; or use "
+				    "uio_pci_generic)");
+		return FAIL(errno, "IOMMU group %s: %s", group, strerror(errno));
+	}
 	d->device = ioctl(d->group, VFIO_GROUP_GET_DEVICE_FD, bdf);
 	if (d->device < 0)
 		return FAIL(errno, "cannot open it through VFIO: %s", strerror(errno));

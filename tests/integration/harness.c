@@ -136,6 +136,41 @@ void irqd_start(struct irqd_proc *p, int sim, const char *config)
 	irqd_launch(p);
 }
 
+int irqd_run_config(const char *conf, char *out, size_t len)
+{
+	char dir[] = "/tmp/irqd-dev.XXXXXX", path[64], sock[64], log[64];
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/irqd.conf", dir);
+	snprintf(sock, sizeof(sock), "%s/irqd.sock", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	FILE *f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(conf, f);
+	fclose(f);
+	char bin[4096];
+	snprintf(bin, sizeof(bin), "%s", build_bin("irqd"));
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		dup2(fd, 2);
+		execl(bin, bin, "--socket", sock, "--foreground", "--config", path, (char *)NULL);
+		_exit(127);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	size_t n = fread(out, 1, len - 1, f);
+	out[n] = 0;
+	fclose(f);
+	assert_int_not_equal(access(sock, F_OK), 0); /* no socket left behind */
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
 void irqd_kill(struct irqd_proc *p)
 {
 	assert_int_equal(kill(p->pid, SIGKILL), 0);

@@ -33,6 +33,9 @@ struct irqd_proc {
  * test if irqd does not answer within 30 s. Records the irqd (a copy of *p) as live, so that
  * harness_teardown() ends it if the test fails before irqd_stop(). */
 void irqd_start(struct irqd_proc *p, int sim, const char *config);
+/* Run irqd in the foreground with configuration text `conf` until it exits (a configuration it
+ * refuses): its exit status, what it said in out. Fails the test if it left its socket. */
+int irqd_run_config(const char *conf, char *out, size_t len);
 /* kill -9 irqd; start it again, same socket, same configuration (the restart case). */
 void irqd_kill(struct irqd_proc *p);
 void irqd_restart(struct irqd_proc *p);
