@@ -46,8 +46,8 @@ CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omeg
 		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
-		drivers/vhost-user/vhost_user.c drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c \
-		drivers/virtio-net/virtio_net.c
+		drivers/vhost-user/vhost_user.c drivers/virtio-pci/virtio_pci.c util/vfio.c \
+		drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c drivers/virtio-net/virtio_net.c
 PEER_SRC     := peers/peer.c
 IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
 
@@ -138,11 +138,10 @@ $(B)/tests/test_%: $(B)/obj/tests/integration/test_%.o $(B)/obj/tests/integratio
 		$(B)/obj/tests/integration/sharer.o $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
-$(B)/vmtests/%: $(B)/obj/tests/vm/%.o $(B)/obj/tests/vm/edu.o $(B)/obj/util/vfio.o \
-		$(B)/obj/tests/integration/harness.o \
-		$(call obj,$(PEER_SRC)) $(LIBIRQD_A)
+$(B)/vmtests/%: $(B)/obj/tests/vm/%.o $(B)/obj/tests/vm/edu.o $(B)/obj/tests/integration/harness.o \
+		$(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA)
+	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI)
 $(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) \
 		$(LIBIRQD_A)
 	@mkdir -p $(dir $@)
@@ -170,11 +169,13 @@ check-plain: all
 	@tests/run-tests $(B)
 
 # --- real devices: tests/vm inside a Linux guest under QEMU (vm/README.md) --------------------
-# The guest binds two edu devices and an e1000e (MSI-X) to vfio-pci and a third edu to
-# uio_pci_generic; each test program runs as /tests/NAME.sh, and the guest reports every
-# verdict and the whole result to vm/run through its exit status.
+# The guest binds two edu devices, the virtio-blk and virtio-net devices and an e1000e (MSI-X)
+# to vfio-pci and a third edu to uio_pci_generic; each test program runs as /tests/NAME.sh, and
+# the guest reports every verdict and the whole result to vm/run through its exit status. What
+# the disk test wrote is then looked for in the image file.
 VM_DIR := $(B)/vm
-VM_BIND := vm.vfio=0000:00:03.0,0000:00:04.0,0000:00:08.0 vm.uio=0000:00:07.0
+VM_BIND := vm.vfio=0000:00:03.0,0000:00:04.0,0000:00:05.0,0000:00:06.0,0000:00:08.0 \
+	vm.uio=0000:00:07.0
 VM_DEVICES := -device edu,addr=07.0 -device e1000e,addr=08.0
 check-vm: deps all
 	@rm -rf $(VM_DIR)/tests && mkdir -p $(VM_DIR)/tests
@@ -184,7 +185,9 @@ check-vm: deps all
 	done
 	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS) \
 		$(VM_ISOLATION)
+	rm -f $(VM_DIR)/disk.img
 	VM_DIR=$(VM_DIR) VM_APPEND='$(VM_BIND)' vm/run -- $(VM_DEVICES)
+	tests/vm/check-disk $(VM_DIR)/disk.img
 	@# the same guest on machines that cannot isolate the device: irqd refuses with the reason
 	VM_DIR=$(VM_DIR) VM_IOMMU=none VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
 	VM_DIR=$(VM_DIR) VM_IOMMU=intel-iommu,intremap=off \
@@ -214,7 +217,7 @@ $(F)/fuzz_virtq: $(F)/obj/fuzz/fuzz_virtq.o $(F)/obj/drivers/virtio/virtqueue.o
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@
 $(F)/fuzz_vhost_user: $(F)/obj/fuzz/fuzz_vhost_user.o $(patsubst %.c,$(F)/obj/%.o,$(DRIVER_SRC) \
 		$(CLIENT_SRC))
-	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -pthread
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer $^ -o $@ -pthread $(LDLIBS_PCI)
 
 # A short run of every target from the committed seeds (make check); `make fuzz` runs each for
 # FUZZ_SECONDS and keeps what it finds in build/fuzz/corpus-NAME.

@@ -162,3 +162,18 @@ int vfio_bus_master(struct vfio_device *d)
 	cmd |= 0x4;
 	return vfio_config_write(d, 4, &cmd, sizeof(cmd));
 }
+
+int vfio_dma_map(struct vfio_device *d, void *vaddr, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m),
+					      .flags = VFIO_DMA_MAP_FLAG_READ |
+						       VFIO_DMA_MAP_FLAG_WRITE,
+					      .vaddr = (uintptr_t)vaddr, .iova = iova, .size = size };
+	return ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+}
+
+int vfio_dma_unmap(struct vfio_device *d, uint64_t iova, uint64_t size)
+{
+	struct vfio_iommu_type1_dma_unmap m = { .argsz = sizeof(m), .iova = iova, .size = size };
+	return ioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &m) < 0 ? -errno : 0;
+}

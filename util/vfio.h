@@ -30,6 +30,9 @@ int vfio_intx_unmask(struct vfio_device *d);
 /* Configuration space access (bytes at offset). */
 int vfio_config_read(struct vfio_device *d, uint32_t offset, void *buf, size_t len);
 int vfio_config_write(struct vfio_device *d, uint32_t offset, const void *buf, size_t len);
+/* DMA: the device sees [vaddr, vaddr + size) of this process at iova (page-aligned). */
+int vfio_dma_map(struct vfio_device *d, void *vaddr, uint64_t iova, uint64_t size);
+int vfio_dma_unmap(struct vfio_device *d, uint64_t iova, uint64_t size);
 /* MSI and MSI-X messages are memory writes by the device (PCI 3.0 section 6.8): they need Bus
  * Master Enable (command register bit 2), which VFIO leaves to the user. */
 int vfio_bus_master(struct vfio_device *d);
