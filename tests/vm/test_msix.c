@@ -3,8 +3,7 @@
  * bound to vfio-pci, whose five MSI-X vectors are lines vfio:BDF/msix0..4.
  *
  * The device is played as its driver would (82574 datasheet, section 10.2.4): IVAR (0xE4) maps
- * the interrupt causes RxQ0, RxQ1, TxQ0, TxQ1 and Other to vectors 0..4, IMS (0xD0) enables
- * them, a write to ICS (0xC8) sets a cause and so sends its vector's message, and writing the
+ * the interrupt causes RxQ0, RxQ1, TxQ0 and TxQ1 to vectors 0..3, IMS (0xD0) enables them, a write to ICS (0xC8) sets a cause and so sends its vector's message, and writing the
  * cause to ICR (0xC0) clears it (until then the same cause sends nothing new). Interrupt
  * throttling (ITR 0xC4, EITR 0xE8 + 4v) is turned off: it would hold and merge messages (and
  * QEMU 7.2 asserts if its throttling timer outlives MSI-X being disabled).
@@ -27,9 +26,12 @@
 #define E1000_IMS 0xD0
 #define E1000_IVAR 0xE4
 #define E1000_EITR(v) (0xE8 + 4 * (v))
-#define VECTORS 5
+#define VECTORS 5 /* the device's */
+#define RAISED 4  /* the vectors the test raises: the queue causes RxQ0, RxQ1, TxQ0, TxQ1 */
 
-static const uint32_t cause[VECTORS] = { 1u << 20, 1u << 21, 1u << 22, 1u << 23, 1u << 24 };
+/* "Other" (vector 4) is left unmapped and disabled: the device raises it by itself when its
+ * link comes up, which would be an event the test did not ask for. */
+static const uint32_t cause[RAISED] = { 1u << 20, 1u << 21, 1u << 22, 1u << 23 };
 
 static char bdf[16];
 static volatile uint32_t *bar0;
@@ -53,13 +55,13 @@ static void nic_open(void)
 		bar0 = p;
 	}
 	uint32_t ivar = 0;
-	for (unsigned v = 0; v < VECTORS; v++)
+	for (unsigned v = 0; v < RAISED; v++)
 		ivar |= (0x8u | v) << (4 * v); /* valid | vector, one nibble per cause */
 	bar0[E1000_ITR / 4] = 0;
 	for (unsigned v = 0; v < VECTORS; v++)
 		bar0[E1000_EITR(v) / 4] = 0;
 	bar0[E1000_IVAR / 4] = ivar;
-	bar0[E1000_IMS / 4] = cause[0] | cause[1] | cause[2] | cause[3] | cause[4];
+	bar0[E1000_IMS / 4] = cause[0] | cause[1] | cause[2] | cause[3];
 }
 
 static void nic_raise(unsigned v)
@@ -81,7 +83,36 @@ static void start(struct irqd_proc *p)
 	irqd_start(p, 0, config);
 }
 
-/* Each vector its own line; a raise of one cause is one event on its vector's line only. */
+/* The kernel's count of a VFIO MSI-X vector of the device (/proc/interrupts, "vfio-msix[v](BDF)"). */
+static uint64_t kernel_count(unsigned v)
+{
+	char want[64], buf[1024];
+	snprintf(want, sizeof(want), "vfio-msix[%u](%s)", v, bdf);
+	FILE *f = fopen("/proc/interrupts", "r");
+	assert_non_null(f);
+	uint64_t total = 0;
+	while (fgets(buf, sizeof(buf), f)) {
+		if (!strstr(buf, want))
+			continue;
+		char *p = strchr(buf, ':');
+		for (char *end; p && *++p;) { /* the per-CPU columns, up to the chip's name */
+			unsigned long long x = strtoull(p, &end, 10);
+			if (end == p || (*end != ' ' && *end != '\t'))
+				break;
+			total += x;
+			p = end - 1;
+		}
+	}
+	fclose(f);
+	return total;
+}
+
+/*
+ * Each vector its own line: a raise of one cause arrives on its vector's line; the vector
+ * nothing raises gets nothing. Emulated e1000e now and then sends a message again (a vector's
+ * count can exceed the raises), so exactness is measured where it belongs: every line's total
+ * equals the kernel's count of its vector.
+ */
 static void test_msix_per_vector(void **state)
 {
 	(void)state;
@@ -90,38 +121,59 @@ static void test_msix_per_vector(void **state)
 	start(&p);
 	struct irqd_client *c = client(&p);
 	uint32_t h[VECTORS];
+	char line[VECTORS][64];
 	for (unsigned v = 0; v < VECTORS; v++) {
-		char line[64];
-		snprintf(line, sizeof(line), "vfio:%s/msix%u", bdf, v);
+		snprintf(line[v], sizeof(line[v]), "vfio:%s/msix%u", bdf, v);
 		struct irqd_line_desc d;
-		assert_int_equal(irqd_line_lookup(c, line, &d), 0);
+		assert_int_equal(irqd_line_lookup(c, line[v], &d), 0);
 		assert_int_equal(d.trigger, IRQD_EDGE);
-		assert_int_equal(irqd_attach(c, line, IRQD_ATTACH_SHARED, NULL, &h[v]), 0);
+		assert_int_equal(irqd_attach(c, line[v], IRQD_ATTACH_SHARED, NULL, &h[v]), 0);
 	}
-	uint64_t got[VECTORS] = { 0 };
+	uint64_t before[VECTORS], got[VECTORS] = { 0 };
+	for (unsigned v = 0; v < VECTORS; v++)
+		before[v] = kernel_count(v);
 	for (int r = 0; r < ROUNDS; r++) {
-		for (unsigned v = 0; v < VECTORS; v++) {
+		for (unsigned v = 0; v < RAISED; v++) {
+			uint64_t want = got[v] + 1;
 			nic_raise(v);
-			struct irqd_event ev[8];
-			int n = irqd_wait(c, ev, 8, 10000);
-			if (n != 1)
-				fail_msg("round %d vector %u: %d events (%s)", r, v, n, irqd_last_error());
-			if (ev[0].handle != h[v])
-				fail_msg("round %d: cause of vector %u arrived on handle %u", r, v,
-					 ev[0].handle);
-			got[v] += ev[0].count;
+			while (got[v] < want) {
+				struct irqd_event ev[8];
+				int n = irqd_wait(c, ev, 8, 10000);
+				if (n <= 0)
+					fail_msg("round %d: vector %u did not arrive (%s)", r, v,
+						 irqd_last_error());
+				for (int k = 0; k < n; k++)
+					for (unsigned u = 0; u < VECTORS; u++)
+						if (ev[k].handle == h[u])
+							got[u] += ev[k].count;
+			}
 			nic_clear(v);
 		}
 	}
 	for (unsigned v = 0; v < VECTORS; v++) {
-		char line[64];
-		snprintf(line, sizeof(line), "vfio:%s/msix%u", bdf, v);
+		uint64_t kernel;
 		struct irqd_line_stats st;
-		assert_int_equal(irqd_line_stats(c, line, &st), 0);
-		printf("  %s: %llu raised, %llu delivered\n", line, (unsigned long long)st.raised,
+		/* the messages the kernel counted, all through irqd (a late one counts again) */
+		while (got[v] < (kernel = kernel_count(v) - before[v]) ||
+		       kernel_count(v) - before[v] != kernel) {
+			struct irqd_event ev[8];
+			int n = irqd_wait(c, ev, 8, 10000);
+			assert_true(n >= 0);
+			for (int k = 0; k < n; k++)
+				for (unsigned u = 0; u < VECTORS; u++)
+					if (ev[k].handle == h[u])
+						got[u] += ev[k].count;
+		}
+		assert_int_equal(irqd_line_stats(c, line[v], &st), 0);
+		printf("  %s: %d raised by the test, the kernel counted %llu, irqd read %llu and "
+		       "delivered %llu\n", line[v], v < RAISED ? ROUNDS : 0,
+		       (unsigned long long)kernel, (unsigned long long)st.raised,
 		       (unsigned long long)got[v]);
-		assert_int_equal(got[v], ROUNDS);
-		assert_int_equal(st.raised, ROUNDS);
+		assert_int_equal(got[v], kernel);
+		assert_int_equal(st.raised, kernel);
+		assert_true(got[v] >= (v < RAISED ? ROUNDS : 0));
+		if (v >= RAISED)
+			assert_int_equal(got[v], 0);
 	}
 	irqd_disconnect(c);
 	irqd_stop(&p);
