@@ -474,19 +474,24 @@ static void line_remove(struct line *l)
  * either kept by the new line or closed. */
 static int do_line_create(struct session *s, const struct irqd_line_create_req *r, int fds[2])
 {
-	bool sim = r->source == IRQD_CREATE_SIM;
+	bool sim = r->source == IRQD_CREATE_SIM, resample = r->source == IRQD_CREATE_RESAMPLE;
 	int err = EINVAL;
 	char why[IRQD_ERRMSG_MAX] = "", name[IRQD_NAME_MAX];
 	struct line *l = NULL;
-	if (r->source > IRQD_CREATE_SIM || r->trigger > IRQD_LEVEL || (!sim && r->trigger != IRQD_EDGE))
+	if (r->source > IRQD_CREATE_RESAMPLE || r->trigger > IRQD_LEVEL ||
+	    (r->source == IRQD_CREATE_EVENTFD && r->trigger != IRQD_EDGE) ||
+	    (resample && r->trigger != IRQD_LEVEL))
 		snprintf(why, sizeof(why), "unknown line source %u or trigger %u", r->source, r->trigger);
 	else if (fds[0] < 0)
 		snprintf(why, sizeof(why), "line create needs an eventfd attached");
 	else if (!is_eventfd(fds[0]))
 		snprintf(why, sizeof(why), "the descriptor passed is not an eventfd");
-	else if (sim != (fds[1] >= 0))
+	else if ((sim || resample) != (fds[1] >= 0))
 		snprintf(why, sizeof(why), sim ? "a sim line needs its device page after the eventfd"
-					       : "an eventfd line takes one descriptor");
+				       : resample ? "a resample line needs its unmask eventfd second"
+						  : "an eventfd line takes one descriptor");
+	else if (resample && !is_eventfd(fds[1]))
+		snprintf(why, sizeof(why), "the unmask descriptor is not an eventfd");
 	else if (!memchr(r->name, 0, sizeof(r->name)) || (r->name[0] && !valid_name(r->name)))
 		snprintf(why, sizeof(why), "line names use letters, digits and _.:/-+ (at most %u bytes)",
 			 IRQD_NAME_MAX - 1);
@@ -518,7 +523,7 @@ static int do_line_create(struct session *s, const struct irqd_line_create_req *
 		goto refuse;
 	}
 	int e = sim ? source_sim_create(l, r->trigger == IRQD_LEVEL, fds)
-		    : source_eventfd_create(l, fds[0]);
+		    : source_eventfd_create(l, fds[0], resample ? fds[1] : -1);
 	if (e) {
 		err = -e;
 		snprintf(why, sizeof(why), "cannot use that %s: %s", sim ? "device" : "eventfd",

@@ -35,6 +35,7 @@ struct source_ops {
 
 extern const struct source_ops source_sim_ops;
 extern const struct source_ops source_eventfd_ops;
+extern const struct source_ops source_resample_ops;
 extern const struct source_ops source_vfio_ops;
 extern const struct source_ops source_uio_ops;
 
@@ -57,7 +58,9 @@ int source_uio_open(const char *bdf, source_line_fn add, void *arg, char *why, s
 /* Create the source side of a line (fills l->fd, l->ops, l->src). 0 or -errno. A sim line's
  * device is irqd's own (fds NULL) or its creator's (fds: eventfd, device page memfd). */
 int source_sim_create(struct line *l, bool level, const int fds[2]);
-int source_eventfd_create(struct line *l, int efd);
+/* An edge line from efd, or (unmask_fd >= 0) a level line whose source masks itself when it
+ * signals efd and is unmasked by a write to unmask_fd (IRQD_CREATE_RESAMPLE). */
+int source_eventfd_create(struct line *l, int efd, int unmask_fd);
 /* The sim device's register page, to hand out with SIM_OPEN. */
 int source_sim_memfd(const struct line *l);
 

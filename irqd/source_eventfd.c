@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "irqd.h"
@@ -34,14 +35,44 @@ const struct source_ops source_eventfd_ops = {
 	.destroy = efd_destroy,
 };
 
-int source_eventfd_create(struct line *l, int efd)
+/* Resample lines: the source signals once per assertion and masks (a signal is the
+ * assertion); the served occurrence's signals are read before the unmask. */
+static bool resample_asserted(struct line *l)
+{
+	uint64_t n;
+	return read(l->fd, &n, sizeof(n)) == sizeof(n) && n > 0;
+}
+
+static int resample_unmask(struct line *l)
+{
+	uint64_t n, one = 1;
+	if (read(l->fd, &n, sizeof(n)) < 0)
+		(void)0; /* nothing counted */
+	return write((int)(intptr_t)l->src, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
+static void resample_destroy(struct line *l)
+{
+	close((int)(intptr_t)l->src);
+	close(l->fd);
+}
+
+const struct source_ops source_resample_ops = {
+	.name = "resample",
+	.stamp = source_stamp_now,
+	.asserted = resample_asserted,
+	.unmask = resample_unmask,
+	.destroy = resample_destroy,
+};
+
+int source_eventfd_create(struct line *l, int efd, int unmask_fd)
 {
 	/* irqd reads without blocking whatever the creator set */
 	int fl = fcntl(efd, F_GETFL);
 	if (fl < 0 || fcntl(efd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
 	l->fd = efd;
-	l->ops = &source_eventfd_ops;
-	l->src = NULL;
+	l->ops = unmask_fd >= 0 ? &source_resample_ops : &source_eventfd_ops;
+	l->src = (void *)(intptr_t)unmask_fd;
 	return 0;
 }

@@ -528,15 +528,32 @@ int irqdc_line_create(struct irqd_client *c, struct irqd_line_create_req *q, con
 	return m ? 0 : irqdc_fail(ENOMEM, "irqd: out of memory (the line will not survive a restart)");
 }
 
-int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
-			     struct irqd_line_desc *d)
+/* An eventfd line, edge (unmask_fd -1) or resample (level). */
+static int eventfd_line(struct irqd_client *c, int efd, int unmask_fd, const char *name,
+			struct irqd_line_desc *d)
 {
-	struct irqd_line_create_req q = { .source = IRQD_CREATE_EVENTFD, .trigger = IRQD_EDGE };
+	struct irqd_line_create_req q = {
+		.source = unmask_fd >= 0 ? IRQD_CREATE_RESAMPLE : IRQD_CREATE_EVENTFD,
+		.trigger = unmask_fd >= 0 ? IRQD_LEVEL : IRQD_EDGE };
 	if (name && strlen(name) >= sizeof(q.name))
 		return irqdc_fail(ENAMETOOLONG, "irqd: line name too long: %s", name);
 	if (name)
 		strcpy(q.name, name);
-	return irqdc_line_create(c, &q, &efd, 1, d);
+	int fds[2] = { efd, unmask_fd };
+	return irqdc_line_create(c, &q, fds, unmask_fd >= 0 ? 2 : 1, d);
+}
+
+int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
+			     struct irqd_line_desc *d)
+{
+	return eventfd_line(c, efd, -1, name, d);
+}
+
+int irqd_line_create_level_eventfd(struct irqd_client *c, int efd, int unmask_fd,
+				   const char *name, struct irqd_line_desc *d)
+{
+	return unmask_fd < 0 ? irqdc_fail(EBADF, "irqd: no unmask eventfd")
+			     : eventfd_line(c, efd, unmask_fd, name, d);
 }
 
 int irqd_line_delete(struct irqd_client *c, const char *line)

@@ -422,6 +422,56 @@ static void test_storm(void **state)
 	irqd_stop(&p);
 }
 
+/* A resample line (an eventfd pair, as VFIO INTx and KVM's irqfd resampler have them), shared
+ * by two clients: the "kernel" (this test) signals the trigger and counts as masked until irqd
+ * writes the unmask eventfd, which it does once, after the second answer, per occurrence. */
+static void test_resample_line(void **state)
+{
+	(void)state;
+	enum { ROUNDS = 100 };
+	struct irqd_proc p;
+	irqd_start(&p, 0, NULL);
+	struct irqd_client *a = client(&p), *b = client(&p);
+	int trig = eventfd(0, EFD_CLOEXEC), unmask = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	assert_true(trig >= 0 && unmask >= 0);
+	struct irqd_line_desc d;
+	assert_int_equal(irqd_line_create_level_eventfd(a, trig, unmask, "intx0", &d), 0);
+	assert_int_equal(d.trigger, IRQD_LEVEL);
+	assert_string_equal(d.source, "resample");
+	uint32_t ha, hb;
+	assert_int_equal(irqd_attach(a, "intx0", IRQD_ATTACH_SHARED, NULL, &ha), 0);
+	assert_int_equal(irqd_attach(b, "intx0", IRQD_ATTACH_SHARED, NULL, &hb), 0);
+	for (int r = 0; r < ROUNDS; r++) {
+		uint64_t one = 1, v;
+		assert_int_equal(write(trig, &one, sizeof(one)), sizeof(one));
+		struct irqd_event ea[2], eb[2];
+		assert_int_equal(irqd_wait(a, ea, 2, 10000), 1);
+		assert_int_equal(irqd_wait(b, eb, 2, 10000), 1);
+		assert_int_equal(ea[0].occurrence, eb[0].occurrence);
+		assert_int_equal(irqd_answer(a, ha, ea[0].occurrence, IRQD_HANDLED), 0);
+		/* one answer of two: still masked, nothing written to unmask */
+		struct irqd_line_stats st;
+		assert_int_equal(irqd_line_stats(a, "intx0", &st), 0);
+		assert_true(st.masked_now);
+		assert_int_equal(read(unmask, &v, sizeof(v)), -1);
+		assert_int_equal(irqd_answer(b, hb, eb[0].occurrence, IRQD_NOT_MINE), 0);
+		struct pollfd pf = { .fd = unmask, .events = POLLIN };
+		assert_int_equal(poll(&pf, 1, 10000), 1);
+		assert_int_equal(read(unmask, &v, sizeof(v)), sizeof(v));
+		assert_int_equal(v, 1);
+	}
+	struct irqd_line_stats st;
+	assert_int_equal(irqd_line_stats(a, "intx0", &st), 0);
+	assert_int_equal(st.raised, ROUNDS);
+	assert_int_equal(st.handled, ROUNDS);
+	assert_int_equal(st.not_mine, ROUNDS);
+	irqd_disconnect(b);
+	irqd_disconnect(a);
+	close(trig);
+	close(unmask);
+	irqd_stop(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +480,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_masked_until_last_answer, harness_teardown),
 		cmocka_unit_test_teardown(test_mask_refcount, harness_teardown),
 		cmocka_unit_test_teardown(test_storm, harness_teardown),
+		cmocka_unit_test_teardown(test_resample_line, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -144,6 +144,11 @@ int irqd_client_stats(struct irqd_client *c, uint32_t index, struct irqd_client_
  * irqd_line_delete or until this client disconnects. */
 int irqd_line_create_eventfd(struct irqd_client *c, int efd, const char *name,
 			     struct irqd_line_desc *d);
+/* A level line from an eventfd pair (VFIO INTx, KVM irqfd with resampler): the kernel signals
+ * efd and masks the line when it asserts; irqd writes unmask_fd to unmask it once every sharer
+ * has answered. */
+int irqd_line_create_level_eventfd(struct irqd_client *c, int efd, int unmask_fd,
+				   const char *name, struct irqd_line_desc *d);
 int irqd_line_delete(struct irqd_client *c, const char *name);
 
 #ifdef __cplusplus

@@ -205,6 +205,10 @@ struct irqd_line_create_req {
  * outlives irqd: a level line still asserted when irqd restarts fires again. */
 #define IRQD_CREATE_EVENTFD 0u
 #define IRQD_CREATE_SIM 1u
+/* A level line from a pair of eventfds, as KVM's irqfd resampler and VFIO's INTx have them: the
+ * kernel signals the first on an assertion and masks the line; irqd writes the second (VFIO:
+ * ACTION_UNMASK, DATA_EVENTFD) to unmask it after the last answer. */
+#define IRQD_CREATE_RESAMPLE 2u
 
 /*
  * Latency profiling. While a line is profiled (IRQD_PROFILE_START by any client, or `profile on`
