@@ -169,14 +169,16 @@ check-plain: all
 	@tests/run-tests $(B)
 
 # --- real devices: tests/vm inside a Linux guest under QEMU (vm/README.md) --------------------
-# The guest binds two edu devices, the virtio-blk and virtio-net devices and an e1000e (MSI-X)
-# to vfio-pci and a third edu to uio_pci_generic; each test program runs as /tests/NAME.sh, and
+# The guest binds two edu devices, the virtio-blk (one with MSI-X, one without) and virtio-net
+# devices and an e1000e (MSI-X) to vfio-pci and a third edu to uio_pci_generic; each test program runs as /tests/NAME.sh, and
 # the guest reports every verdict and the whole result to vm/run through its exit status. What
 # the disk test wrote is then looked for in the image file.
 VM_DIR := $(B)/vm
-VM_BIND := vm.vfio=0000:00:03.0,0000:00:04.0,0000:00:05.0,0000:00:06.0,0000:00:08.0 \
+VM_BIND := vm.vfio=0000:00:03.0,0000:00:04.0,0000:00:05.0,0000:00:06.0,0000:00:08.0,0000:00:09.0 \
 	vm.uio=0000:00:07.0
-VM_DEVICES := -device edu,addr=07.0 -device e1000e,addr=08.0
+VM_DEVICES := -device edu,addr=07.0 -device e1000e,addr=08.0 \
+	-drive if=none,id=disk9,format=raw,file=$(VM_DIR)/disk-intx.img \
+	-device virtio-blk-pci,drive=disk9,disable-legacy=on,iommu_platform=on,vectors=0,addr=09.0
 check-vm: deps all
 	@rm -rf $(VM_DIR)/tests && mkdir -p $(VM_DIR)/tests
 	@for t in $(VM_TESTS); do \
@@ -185,9 +187,11 @@ check-vm: deps all
 	done
 	GUEST_TESTS=$(VM_DIR)/tests vm/build-guest $(VM_DIR) $(B)/bin/irqd $(B)/bin/irqctl $(VM_TESTS) \
 		$(VM_ISOLATION)
-	rm -f $(VM_DIR)/disk.img
+	rm -f $(VM_DIR)/disk.img $(VM_DIR)/disk-intx.img
+	truncate -s 16M $(VM_DIR)/disk-intx.img
 	VM_DIR=$(VM_DIR) VM_APPEND='$(VM_BIND)' vm/run -- $(VM_DEVICES)
 	tests/vm/check-disk $(VM_DIR)/disk.img
+	tests/vm/check-disk $(VM_DIR)/disk-intx.img
 	@# the same guest on machines that cannot isolate the device: irqd refuses with the reason
 	VM_DIR=$(VM_DIR) VM_IOMMU=none VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
 	VM_DIR=$(VM_DIR) VM_IOMMU=intel-iommu,intremap=off \

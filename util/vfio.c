@@ -125,6 +125,18 @@ int vfio_intx_unmask(struct vfio_device *d)
 	return ioctl(d->device, VFIO_DEVICE_SET_IRQS, &s) < 0 ? -errno : 0;
 }
 
+int vfio_intx_unmask_eventfd(struct vfio_device *d, int efd)
+{
+	struct {
+		struct vfio_irq_set s;
+		int32_t fd;
+	} u = { .s = { .argsz = sizeof(u), .index = VFIO_PCI_INTX_IRQ_INDEX, .start = 0,
+		       .count = 1,
+		       .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK },
+		.fd = efd };
+	return ioctl(d->device, VFIO_DEVICE_SET_IRQS, &u) < 0 ? -errno : 0;
+}
+
 static int config_offset(struct vfio_device *d, off_t *off)
 {
 	struct vfio_region_info cfg = { .argsz = sizeof(cfg),

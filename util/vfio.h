@@ -25,8 +25,9 @@ uint32_t vfio_irq_count(struct vfio_device *d, uint32_t index);
  * fds NULL: the type off. 0 or -errno. */
 int vfio_irq_triggers(struct vfio_device *d, uint32_t index, uint32_t start, uint32_t n,
 		      const int *fds);
-/* INTx, masked by the kernel when it fired: unmask. */
+/* INTx, masked by the kernel when it fired: unmask; or have efd unmask it when written. */
 int vfio_intx_unmask(struct vfio_device *d);
+int vfio_intx_unmask_eventfd(struct vfio_device *d, int efd);
 /* Configuration space access (bytes at offset). */
 int vfio_config_read(struct vfio_device *d, uint32_t offset, void *buf, size_t len);
 int vfio_config_write(struct vfio_device *d, uint32_t offset, const void *buf, size_t len);

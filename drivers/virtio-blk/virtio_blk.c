@@ -117,8 +117,8 @@ int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk 
 	for (unsigned i = 0; i < n; i++)
 		b->free_slot[b->nfree++] = (uint16_t)(n - 1 - i);
 	char e[160];
-	if ((r = virtio_irq_open(&b->irq, b->opt.irq, b->opt.irqd, b->opt.line ? b->opt.line : line,
-				 b->opt.coalesce, e, sizeof e)) < 0) {
+	if ((r = virtio_irq_open(&b->irq, dev, b->opt.irq, b->opt.irqd,
+				 b->opt.line ? b->opt.line : line, b->opt.coalesce, e, sizeof e)) < 0) {
 		virtio_fail(dev, r, "%s", e);
 		goto out;
 	}

@@ -114,8 +114,8 @@ int vnet_open(struct virtio_dev *dev, const struct vnet_options *o, struct vnet 
 	for (unsigned i = 0; i < q; i++)
 		n->tx_free[n->tx_nfree++] = (uint16_t)i;
 	n->tx_call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if ((r = virtio_irq_open(&n->irq, n->opt.irq, n->opt.irqd, n->opt.line ? n->opt.line : line,
-				 n->opt.coalesce, e, sizeof e)) < 0) {
+	if ((r = virtio_irq_open(&n->irq, dev, n->opt.irq, n->opt.irqd,
+				 n->opt.line ? n->opt.line : line, n->opt.coalesce, e, sizeof e)) < 0) {
 		virtio_fail(dev, r, "%s", e);
 		goto out;
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #define PCI_CAP_ID_VNDR 0x09
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG 3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
 
 /* §4.1.4.3: struct virtio_pci_common_cfg */
@@ -54,10 +56,12 @@ struct vp_dev {
 	struct pci_device *pci;
 	void *bar[6];
 	volatile uint8_t *common, *device_cfg;
-	volatile uint8_t *notify_base;
+	volatile uint8_t *notify_base, *isr;
 	uint32_t notify_mult;
 	volatile uint16_t *notify[VP_MAX_QUEUES];
 	uint32_t vectors;       /* MSI-X table size: vector 0 unused, queue i on vector i + 1 */
+	bool intx;              /* no MSI-X (or too few vectors): every queue on INTx */
+	int unmask_fd;          /* INTx: VFIO unmasks when it is written (irqd does, after answers) */
 	bool dma_mapped;
 };
 
@@ -164,7 +168,8 @@ static int vp_read_config(struct virtio_dev *d, void *buf, uint32_t len)
 	return 0;
 }
 
-/* §4.1.5.1.3: size, ring addresses, MSI-X vector (whose trigger is the call eventfd), enable. */
+/* §4.1.5.1.3: size, ring addresses, MSI-X vector (whose trigger is the call eventfd), enable.
+ * On INTx the first queue's call eventfd is the trigger of the device's one interrupt. */
 static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 {
 	struct vp_dev *v = vp(d);
@@ -172,9 +177,7 @@ static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 	if (q >= rd16(v, COMMON_NUMQ) || q >= VP_MAX_QUEUES)
 		return virtio_fail(d, -EINVAL, "%s: no queue %u (the device has %u)", d->name, q,
 				   rd16(v, COMMON_NUMQ));
-	if (vector >= v->vectors)
-		return virtio_fail(d, -ENOTSUP, "%s: queue %u needs MSI-X vector %u, the device has "
-				   "%u", d->name, q, vector, v->vectors);
+
 	wr16(v, COMMON_Q_SELECT, q);
 	uint16_t max = rd16(v, COMMON_Q_SIZE);
 	if (vq->num > max)
@@ -184,13 +187,23 @@ static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 	wr64(v, COMMON_Q_DESCLO, virtq_desc_addr(vq));
 	wr64(v, COMMON_Q_AVAILLO, virtq_avail_addr(vq));
 	wr64(v, COMMON_Q_USEDLO, virtq_used_addr(vq));
-	int r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, vector, 1, &call_fd);
+	int r = 0;
+	if (v->intx && q == 0)
+		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &call_fd);
+	if (v->intx && q == 0 && r == 0)
+		r = vfio_intx_unmask_eventfd(&v->vfio, v->unmask_fd);
 	if (r < 0)
-		return virtio_fail(d, r, "%s: MSI-X vector %u: %s", d->name, vector, strerror(-r));
-	wr16(v, COMMON_Q_MSIX, vector);
-	if (rd16(v, COMMON_Q_MSIX) != vector)
-		return virtio_fail(d, -EIO, "%s: queue %u refused MSI-X vector %u", d->name, q,
-				   vector);
+		return virtio_fail(d, r, "%s: INTx: %s", d->name, strerror(-r));
+	if (!v->intx) {
+		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, vector, 1, &call_fd);
+		if (r < 0)
+			return virtio_fail(d, r, "%s: MSI-X vector %u: %s", d->name, vector,
+					   strerror(-r));
+		wr16(v, COMMON_Q_MSIX, vector);
+		if (rd16(v, COMMON_Q_MSIX) != vector)
+			return virtio_fail(d, -EIO, "%s: queue %u refused MSI-X vector %u", d->name,
+					   q, vector);
+	}
 	/* §4.1.4.4: the queue's doorbell */
 	v->notify[q] = (volatile uint16_t *)(v->notify_base +
 					     (uint32_t)rd16(v, COMMON_Q_NOFF) * v->notify_mult);
@@ -214,6 +227,19 @@ static int vp_driver_ok(struct virtio_dev *d)
 	return 0;
 }
 
+static int vp_irq_unmask_fd(struct virtio_dev *d)
+{
+	return vp(d)->intx ? vp(d)->unmask_fd : -1;
+}
+
+/* §4.1.4.5: reading the ISR status clears it and deasserts INTx; bit 0 a queue, bit 1 the
+ * configuration. */
+static int vp_irq_ack(struct virtio_dev *d)
+{
+	struct vp_dev *v = vp(d);
+	return v->isr ? (*v->isr & 3) : 0;
+}
+
 static int vp_watch_fd(struct virtio_dev *d)
 {
 	(void)d;
@@ -232,7 +258,10 @@ static void vp_close(struct virtio_dev *d)
 	if (v->common)
 		vp_reset(v);
 	if (v->vfio.device >= 0)
-		vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, 0, NULL);
+		vfio_irq_triggers(&v->vfio, v->intx ? VFIO_PCI_INTX_IRQ_INDEX : VFIO_PCI_MSIX_IRQ_INDEX,
+				  0, 0, NULL);
+	if (v->unmask_fd >= 0)
+		close(v->unmask_fd);
 	if (v->dma_mapped)
 		vfio_dma_unmap(&v->vfio, (uintptr_t)d->arena, d->arena_size);
 	vfio_device_close(&v->vfio);
@@ -254,6 +283,8 @@ static const struct virtio_transport_ops virtio_pci_ops = {
 	.watch_fd = vp_watch_fd,
 	.reconnect = vp_reconnect,
 	.close = vp_close,
+	.irq_unmask_fd = vp_irq_unmask_fd,
+	.irq_ack = vp_irq_ack,
 };
 
 /* Where a capability's structure is, with its BAR mapped (once). */
@@ -289,6 +320,8 @@ static int find_structures(struct vp_dev *v)
 				v->common = cap_struct(v, bar, offset, length);
 			else if (type == VIRTIO_PCI_CAP_DEVICE_CFG && !v->device_cfg)
 				v->device_cfg = cap_struct(v, bar, offset, length);
+			else if (type == VIRTIO_PCI_CAP_ISR_CFG && !v->isr)
+				v->isr = cap_struct(v, bar, offset, length);
 			else if (type == VIRTIO_PCI_CAP_NOTIFY_CFG && !v->notify_base) {
 				v->notify_base = cap_struct(v, bar, offset, length);
 				pci_device_cfg_read_u32(v->pci, &v->notify_mult, at + 16);
@@ -347,16 +380,29 @@ static int vp_open(struct vp_dev *v, const char *bdf, size_t arena_size)
 	if ((r = find_structures(v)) < 0 || (r = map_arena(v, arena_size)) < 0)
 		return r;
 	/* MSI-X on, every vector without a trigger yet (queue_start gives each its eventfd):
-	 * the device accepts a queue's vector only while MSI-X is enabled */
+	 * the device accepts a queue's vector only while MSI-X is enabled. Without MSI-X (or
+	 * with too few vectors for a queue each), INTx. */
 	v->vectors = vfio_irq_count(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX);
+	uint16_t queues = rd16(v, COMMON_NUMQ);
+	/* the device's DMA (and MSI-X messages) need bus mastering */
+	if ((r = vfio_bus_master(&v->vfio)) < 0)
+		return virtio_fail(&v->dev, r, "%s: bus mastering: %s", v->dev.name, strerror(-r));
+	if (v->vectors < (uint32_t)queues + 1u) {
+		if (!v->isr || !vfio_irq_count(&v->vfio, VFIO_PCI_INTX_IRQ_INDEX))
+			return virtio_fail(&v->dev, -ENOTSUP, "%s: %u MSI-X vectors for %u queues, "
+					   "and no INTx", v->dev.name, v->vectors, queues);
+		v->intx = true;
+		v->unmask_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		return v->unmask_fd < 0 ? virtio_fail(&v->dev, -errno, "%s: eventfd: %s",
+						      v->dev.name, strerror(errno))
+					: 0;
+	}
 	int *none = calloc(v->vectors ? v->vectors : 1, sizeof(int));
 	for (uint32_t i = 0; none && i < v->vectors; i++)
 		none[i] = -1;
 	if (!none)
 		return virtio_fail(&v->dev, -ENOMEM, "%s: out of memory", v->dev.name);
-	r = v->vectors < 2 ? -ENOTSUP : vfio_bus_master(&v->vfio);
-	if (r == 0)
-		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, v->vectors, none);
+	r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, 0, v->vectors, none);
 	free(none);
 	if (r < 0)
 		return virtio_fail(&v->dev, r, "%s: MSI-X (%u vectors): %s", v->dev.name,
@@ -375,6 +421,7 @@ int virtio_pci_open(const char *bdf, size_t arena_size, struct virtio_dev **out,
 	}
 	v->dev.ops = &virtio_pci_ops;
 	v->vfio = (struct vfio_device){ .container = -1, .group = -1, .device = -1 };
+	v->unmask_fd = -1;
 	snprintf(v->dev.name, sizeof(v->dev.name), "vfio:%.40s", bdf);
 	int r = vp_open(v, bdf, arena_size);
 	if (r < 0) {

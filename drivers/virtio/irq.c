@@ -39,12 +39,14 @@ uint64_t virtio_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int virtio_irq_open(struct virtio_irq *q, enum virtio_irq_mode mode, struct irqd_client *c,
-		    const char *line, const struct irqd_coalesce_params *coalesce, char *err,
-		    size_t errlen)
+int virtio_irq_open(struct virtio_irq *q, struct virtio_dev *dev, enum virtio_irq_mode mode,
+		    struct irqd_client *c, const char *line,
+		    const struct irqd_coalesce_params *coalesce, char *err, size_t errlen)
 {
 	memset(q, 0, sizeof *q);
 	q->mode = mode;
+	q->dev = dev;
+	q->unmask_fd = dev && dev->ops->irq_unmask_fd ? dev->ops->irq_unmask_fd(dev) : -1;
 	q->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q->call_fd < 0) {
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
@@ -52,15 +54,17 @@ int virtio_irq_open(struct virtio_irq *q, enum virtio_irq_mode mode, struct irqd
 	}
 	if (mode != VIRTIO_IRQ_IRQD && mode != VIRTIO_IRQ_DIRECT)
 		return 0;
-	if (c == NULL) {
-		snprintf(err, errlen, "%s: interrupt mode %s needs a connection to irqd", line,
-			 mode_names[mode]);
+	if (c == NULL || (mode == VIRTIO_IRQ_DIRECT && q->unmask_fd >= 0)) {
+		snprintf(err, errlen, "%s: interrupt mode %s needs %s", line, mode_names[mode],
+			 c ? "an edge interrupt (this one is PCI INTx)" : "a connection to irqd");
 		goto fail;
 	}
 	q->irqd = c;
 	snprintf(q->line, sizeof q->line, "%s", line);
 	struct irqd_line_desc d;
-	int r = irqd_line_create_eventfd(c, q->call_fd, q->line, &d);
+	int r = q->unmask_fd >= 0
+			? irqd_line_create_level_eventfd(c, q->call_fd, q->unmask_fd, q->line, &d)
+			: irqd_line_create_eventfd(c, q->call_fd, q->line, &d);
 	if (r == 0)
 		r = irqd_attach(c, q->line,
 				IRQD_ATTACH_EXCLUSIVE | (mode == VIRTIO_IRQ_DIRECT ? IRQD_ATTACH_DIRECT : 0),
@@ -104,8 +108,18 @@ int virtio_irq_fd(const struct virtio_irq *q)
 	}
 }
 
+/* A level interrupt: the device deasserts it as it says whether it was its own. */
+static bool level_ack(struct virtio_irq *q)
+{
+	return q->dev->ops->irq_ack(q->dev) != 0;
+}
+
 static void note(struct virtio_irq *q, const struct irqd_event *ev, int n)
 {
+	for (int i = 0; i < n; i++)
+		if (ev[i].occurrence)
+			irqd_answer(q->irqd, ev[i].handle, ev[i].occurrence,
+				    level_ack(q) ? IRQD_HANDLED : IRQD_NOT_MINE);
 	q->wakeups++;
 	q->woken_ns = virtio_now_ns();
 	q->raised_ns = q->delivered_ns = 0;
@@ -121,6 +135,12 @@ static int take_eventfd(struct virtio_irq *q)
 	uint64_t v;
 	if (read(q->call_fd, &v, sizeof v) != sizeof v)
 		return 0;
+	if (q->unmask_fd >= 0) { /* level, without irqd: acknowledge and unmask ourselves */
+		uint64_t one = 1;
+		level_ack(q);
+		if (write(q->unmask_fd, &one, sizeof one) < 0)
+			(void)0; /* a full counter unmasks too */
+	}
 	q->wakeups++;
 	q->interrupts += v;
 	q->woken_ns = virtio_now_ns();

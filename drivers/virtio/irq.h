@@ -17,6 +17,8 @@
 
 #include <irqd/client.h>
 
+#include "transport.h"
+
 enum virtio_irq_mode { VIRTIO_IRQ_IRQD, VIRTIO_IRQ_DIRECT, VIRTIO_IRQ_EVENTFD, VIRTIO_IRQ_POLL };
 
 struct virtio_irq {
@@ -25,6 +27,8 @@ struct virtio_irq {
 	struct irqd_client *irqd;    /* IRQD, DIRECT */
 	uint32_t handle;
 	char line[64];
+	struct virtio_dev *dev;      /* a level interrupt (PCI INTx) is acknowledged through it */
+	int unmask_fd;               /* level: the eventfd that unmasks it; -1 for an edge one */
 	uint64_t wakeups;            /* waits that returned with an interrupt */
 	uint64_t interrupts;         /* device signals counted (irqd's count, or eventfd value) */
 	/* The last notification: when irqd saw the first signal and when it published the
@@ -37,10 +41,13 @@ int virtio_irq_mode_parse(const char *s, enum virtio_irq_mode *mode);
 const char *virtio_irq_mode_name(enum virtio_irq_mode mode);
 
 /* Creates the call eventfd and, in IRQD and DIRECT modes, the irqd line `line` over it and an
- * exclusive attachment with `coalesce` (NULL: off). c is the driver's irqd connection. */
-int virtio_irq_open(struct virtio_irq *q, enum virtio_irq_mode mode, struct irqd_client *c,
-		    const char *line, const struct irqd_coalesce_params *coalesce, char *err,
-		    size_t errlen);
+ * exclusive attachment with `coalesce` (NULL: off). c is the driver's irqd connection. When
+ * dev's interrupt is a level line (PCI INTx), the line is a level one that irqd unmasks after
+ * the answer this layer gives (HANDLED when the device says the interrupt was its own); DIRECT
+ * needs an edge interrupt. */
+int virtio_irq_open(struct virtio_irq *q, struct virtio_dev *dev, enum virtio_irq_mode mode,
+		    struct irqd_client *c, const char *line,
+		    const struct irqd_coalesce_params *coalesce, char *err, size_t errlen);
 void virtio_irq_close(struct virtio_irq *q);
 
 /* An fd that is readable when an interrupt is pending (for epoll loops); -1 in POLL mode. */

@@ -38,6 +38,12 @@ struct virtio_transport_ops {
 	 * timeout_ms). The arena survives; the driver then negotiates and starts its queues again. */
 	int (*reconnect)(struct virtio_dev *d, int timeout_ms);
 	void (*close)(struct virtio_dev *d);
+	/* Optional (NULL: every queue has an edge interrupt of its own, its call eventfd). When the
+	 * device's interrupt is one level line for all queues (PCI INTx), irq_unmask_fd gives the
+	 * eventfd that unmasks it (irqd writes it after the answer), and irq_ack tells whether the
+	 * interrupt is the device's, deasserting it (§4.1.4.5: reading the ISR status clears it). */
+	int (*irq_unmask_fd)(struct virtio_dev *d);
+	int (*irq_ack)(struct virtio_dev *d);
 };
 
 struct virtio_dev {

@@ -1,7 +1,7 @@
 /*
  * test_virtio_pci.c - the reference drivers on real (emulated) PCI devices inside the QEMU
- * guest (vm/): virtio-blk-pci at 00:05.0 and virtio-net-pci at 00:06.0, bound to vfio-pci, through
- * the virtio-pci transport. Their queue interrupts are MSI-X vectors whose eventfds the drivers
+ * guest (vm/): virtio-blk-pci at 00:05.0 (MSI-X) and 00:09.0 (no MSI-X: INTx) and virtio-net-pci at
+ * 00:06.0, bound to vfio-pci, through the virtio-pci transport. Their queue interrupts are MSI-X vectors whose eventfds the drivers
  * hand to irqd as lines, exactly as on vhost-user: only the transport differs.
  *
  * The disk: sectors written here are checked in the image file by the host after the guest is
@@ -20,6 +20,7 @@
 
 #define BLK_BDF "0000:00:05.0"
 #define NET_BDF "0000:00:06.0"
+#define BLK_INTX_BDF "0000:00:09.0"
 /* What check-disk looks for: DISK_SECTORS sectors from DISK_FIRST, each "irqd virtio-blk-pci
  * sector N" padded with dots to 511 bytes and a newline. */
 #define DISK_FIRST 2048
@@ -55,9 +56,10 @@ static int blk_do(struct vblk *b, uint32_t type, uint64_t sector, void *data, ui
 	return done_count == before ? -ETIMEDOUT : r.status;
 }
 
-static void test_blk(void **state)
+/* Write, flush and read back DISK_SECTORS sectors on the disk at bdf, every completion through
+ * irqd; the queue's line must be `trigger` (MSI-X: edge; INTx: level, answered per occurrence). */
+static void blk_run(const char *bdf, enum irqd_trigger trigger)
 {
-	(void)state;
 	struct irqd_proc p;
 	irqd_start(&p, 0, NULL);
 	struct irqd_client *c = client(&p);
@@ -65,13 +67,14 @@ static void test_blk(void **state)
 				  .irqd = c };
 	char err[256];
 	struct virtio_dev *dev;
-	if (virtio_pci_open(BLK_BDF, vblk_arena_size(&o), &dev, err, sizeof(err)) < 0)
+	if (virtio_pci_open(bdf, vblk_arena_size(&o), &dev, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
 	struct vblk *b;
 	if (vblk_open(dev, &o, &b, err, sizeof(err)) < 0)
 		fail_msg("%s", err);
-	printf("  %s: %llu sectors\n", BLK_BDF, (unsigned long long)vblk_info(b)->capacity);
+	printf("  %s: %llu sectors\n", bdf, (unsigned long long)vblk_info(b)->capacity);
 	char *buf = vblk_buffer(b, 0);
+	int before = done_count;
 	/* written in 4 KiB requests, flushed, read back in one */
 	for (unsigned s = 0; s < DISK_SECTORS; s += 8) {
 		for (unsigned k = 0; k < 8; k++)
@@ -87,17 +90,37 @@ static void test_blk(void **state)
 		if (memcmp(buf + s * 512, want, 512))
 			fail_msg("sector %u reads back different", DISK_FIRST + s);
 	}
-	/* every completion came through irqd, on the queue's MSI-X vector */
+	/* every completion came through irqd, on the queue's interrupt */
 	char line[64];
-	snprintf(line, sizeof(line), "vfio:%s/q0", BLK_BDF);
+	snprintf(line, sizeof(line), "vfio:%s/q0", bdf);
+	struct irqd_line_desc d;
+	assert_int_equal(irqd_line_lookup(c, line, &d), 0);
+	assert_int_equal(d.trigger, trigger);
 	struct irqd_line_stats st;
 	assert_int_equal(irqd_line_stats(c, line, &st), 0);
-	printf("  %d requests, %llu interrupts on %s through irqd\n", done_count,
-	       (unsigned long long)st.raised, line);
-	assert_true(st.raised >= 1 && st.raised <= (uint64_t)done_count);
+	printf("  %d requests, %llu interrupts on %s (%s, %s) through irqd, %llu answered "
+	       "handled\n", done_count - before, (unsigned long long)st.raised, line,
+	       trigger == IRQD_LEVEL ? "level: INTx" : "edge: MSI-X", d.source,
+	       (unsigned long long)st.handled);
+	assert_true(st.raised >= 1 && st.raised <= (uint64_t)(done_count - before));
+	if (trigger == IRQD_LEVEL)
+		assert_int_equal(st.handled, st.raised);
 	vblk_close(b);
 	irqd_disconnect(c);
 	irqd_stop(&p);
+}
+
+static void test_blk_msix(void **state)
+{
+	(void)state;
+	blk_run(BLK_BDF, IRQD_EDGE);
+}
+
+/* The same disk driver on a device without MSI-X (QEMU vectors=0): INTx as a resample line. */
+static void test_blk_intx(void **state)
+{
+	(void)state;
+	blk_run(BLK_INTX_BDF, IRQD_LEVEL);
 }
 
 struct rx {
@@ -167,7 +190,8 @@ static void test_net(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_teardown(test_blk, harness_teardown),
+		cmocka_unit_test_teardown(test_blk_msix, harness_teardown),
+		cmocka_unit_test_teardown(test_blk_intx, harness_teardown),
 		cmocka_unit_test_teardown(test_net, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
