@@ -39,6 +39,9 @@ extern const struct source_ops source_resample_ops;
 extern const struct source_ops source_vfio_ops;
 extern const struct source_ops source_uio_ops;
 
+/* A level source that signals its eventfd once per assertion and masks itself (VFIO INTx, a
+ * resample line): whether it signalled since the last look (the counter is read). */
+bool source_signalled(struct line *l);
 /* A source that knows no raise time: the events happened when irqd read them. */
 void source_stamp_now(struct line *l, uint64_t n, uint64_t now_ns, uint64_t *first_ns,
 		      uint64_t *last_ns);

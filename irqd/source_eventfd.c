@@ -35,19 +35,17 @@ const struct source_ops source_eventfd_ops = {
 	.destroy = efd_destroy,
 };
 
-/* Resample lines: the source signals once per assertion and masks (a signal is the
- * assertion); the served occurrence's signals are read before the unmask. */
-static bool resample_asserted(struct line *l)
+bool source_signalled(struct line *l)
 {
 	uint64_t n;
 	return read(l->fd, &n, sizeof(n)) == sizeof(n) && n > 0;
 }
 
+/* Resample lines: the served occurrence's signals are read before the unmask. */
 static int resample_unmask(struct line *l)
 {
-	uint64_t n, one = 1;
-	if (read(l->fd, &n, sizeof(n)) < 0)
-		(void)0; /* nothing counted */
+	uint64_t one = 1;
+	source_signalled(l);
 	return write((int)(intptr_t)l->src, &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
@@ -60,7 +58,7 @@ static void resample_destroy(struct line *l)
 const struct source_ops source_resample_ops = {
 	.name = "resample",
 	.stamp = source_stamp_now,
-	.asserted = resample_asserted,
+	.asserted = source_signalled,
 	.unmask = resample_unmask,
 	.destroy = resample_destroy,
 };

@@ -47,17 +47,8 @@ static void dev_put(struct vfio_dev *d)
 static int vfio_unmask(struct line *l)
 {
 	struct vfio_dev *d = l->src;
-	uint64_t n;
-	if (read(l->fd, &n, sizeof(n)) < 0)
-		(void)0; /* nothing counted */
+	source_signalled(l);
 	return vfio_intx_unmask(&d->v);
-}
-
-/* INTx: the kernel signals once per assertion and masks; a signal is the assertion. */
-static bool vfio_asserted(struct line *l)
-{
-	uint64_t n;
-	return read(l->fd, &n, sizeof(n)) == sizeof(n) && n > 0;
 }
 
 static void vfio_destroy(struct line *l)
@@ -69,7 +60,7 @@ static void vfio_destroy(struct line *l)
 const struct source_ops source_vfio_ops = {
 	.name = "vfio",
 	.stamp = source_stamp_now,
-	.asserted = vfio_asserted,
+	.asserted = source_signalled, /* INTx signals once per assertion and masks */
 	.unmask = vfio_unmask,
 	.destroy = vfio_destroy,
 };
