@@ -99,8 +99,10 @@ uint32_t vfio_irq_count(struct vfio_device *d, uint32_t index)
 	return info.count;
 }
 
-int vfio_irq_triggers(struct vfio_device *d, uint32_t index, uint32_t start, uint32_t n,
-		      const int *fds)
+/* VFIO_DEVICE_SET_IRQS of `action` for vectors [start, start + n): with eventfds (fds), or none
+ * (fds NULL, n 0). */
+static int irq_set(struct vfio_device *d, uint32_t action, uint32_t index, uint32_t start,
+		   uint32_t n, const int *fds)
 {
 	size_t sz = sizeof(struct vfio_irq_set) + (fds ? n * sizeof(int) : 0);
 	struct vfio_irq_set *s = calloc(1, sz);
@@ -108,13 +110,19 @@ int vfio_irq_triggers(struct vfio_device *d, uint32_t index, uint32_t start, uin
 		return -ENOMEM;
 	*s = (struct vfio_irq_set){ .argsz = (uint32_t)sz, .index = index, .start = start,
 				    .count = fds ? n : 0,
-				    .flags = VFIO_IRQ_SET_ACTION_TRIGGER |
-					     (fds ? VFIO_IRQ_SET_DATA_EVENTFD : VFIO_IRQ_SET_DATA_NONE) };
+				    .flags = action | (fds ? VFIO_IRQ_SET_DATA_EVENTFD
+							   : VFIO_IRQ_SET_DATA_NONE) };
 	if (fds)
 		memcpy(s->data, fds, n * sizeof(int));
 	int r = ioctl(d->device, VFIO_DEVICE_SET_IRQS, s) < 0 ? -errno : 0;
 	free(s);
 	return r;
+}
+
+int vfio_irq_triggers(struct vfio_device *d, uint32_t index, uint32_t start, uint32_t n,
+		      const int *fds)
+{
+	return irq_set(d, VFIO_IRQ_SET_ACTION_TRIGGER, index, start, n, fds);
 }
 
 int vfio_intx_unmask(struct vfio_device *d)
@@ -127,14 +135,7 @@ int vfio_intx_unmask(struct vfio_device *d)
 
 int vfio_intx_unmask_eventfd(struct vfio_device *d, int efd)
 {
-	struct {
-		struct vfio_irq_set s;
-		int32_t fd;
-	} u = { .s = { .argsz = sizeof(u), .index = VFIO_PCI_INTX_IRQ_INDEX, .start = 0,
-		       .count = 1,
-		       .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_UNMASK },
-		.fd = efd };
-	return ioctl(d->device, VFIO_DEVICE_SET_IRQS, &u) < 0 ? -errno : 0;
+	return irq_set(d, VFIO_IRQ_SET_ACTION_UNMASK, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &efd);
 }
 
 static int config_offset(struct vfio_device *d, off_t *off)
