@@ -80,7 +80,7 @@ NETGEN_CFLAGS := -std=gnu11 -g -O2 -Wall -Wextra -Werror -D_GNU_SOURCE -pthread
 DPDK_CFLAGS = $(patsubst -I%,-isystem %,$(shell pkg-config --cflags libdpdk))
 DPDK_LIBS = $(shell pkg-config --libs libdpdk)
 
-.PHONY: all check check-plain check-install check-deb check-fuzz check-vm fuzz soak install bench demo deps clean
+.PHONY: all check check-plain check-install check-deb check-fuzz check-vm check-mach fuzz soak install bench demo deps clean
 all: $(PROGRAMS) $(UNIT_TESTS) $(INTEGRATION_TESTS) $(VM_TESTS) $(VM_ISOLATION) $(BENCHES) \
 	$(NETGEN)
 
@@ -161,6 +161,7 @@ check: deps
 	$(MAKE) check-deb
 	$(MAKE) check-fuzz
 	$(MAKE) check-vm
+	$(MAKE) check-mach
 	$(MAKE) VARIANT=asan check-plain
 	$(MAKE) VARIANT=tsan check-plain
 	@echo "make check: all variants passed"
@@ -196,6 +197,15 @@ check-vm: deps all
 	VM_DIR=$(VM_DIR) VM_IOMMU=none VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
 	VM_DIR=$(VM_DIR) VM_IOMMU=intel-iommu,intremap=off \
 		VM_APPEND='$(VM_BIND) vm.run=$(CURDIR)/$(VM_ISOLATION)' vm/run
+
+# --- GNU Mach x86_64: the freestanding runtime and boot tests under QEMU (mach/README.md) -------
+# mach/ builds with its own flags (freestanding, MIG stubs from Debian trixie's gnumach-dev).
+check-mach: deps
+	mach/fetch
+	$(MAKE) -C mach
+	mach/run build/mach/tests/hello
+	mach/run build/mach/tests/intr_edu
+	$(MAKE) -C mach check-harness
 
 # --- fuzzing (clang libFuzzer, with ASan and UBSan) --------------------------------------
 FUZZ_CC ?= clang
