@@ -82,12 +82,14 @@ struct row {
 	unsigned sharers;             /* SIM level: 1 owner of the device + NOT_MINE others */
 	unsigned lines;               /* LINES */
 	bool storm;                   /* an interrupt storm on sim3 meanwhile */
+	bool flood;                   /* another client floods irqd with requests meanwhile */
 	/* results, summed over the row's runs */
 	struct hist_snapshot lat;
 	double round_p50[MAX_ROUNDS];   /* latency rows: each round's median, for paired ratios */
 	unsigned n_rounds;
 	uint64_t events, wakeups, wake_events, cpu_ns;
 	uint64_t storm_occurrences, storm_disables;
+	uint64_t flood_requests;
 	uint64_t storm_final_occurrences, storm_final_disables;   /* the storm run to its end */
 	double storm_final_s;
 	double secs, bytes_per_line;
@@ -100,6 +102,8 @@ struct shared {
 	_Atomic unsigned ready;       /* drivers attached */
 	_Atomic int lines_ready;      /* LINES: the device created them */
 	_Atomic int storm_ready;      /* the storm runs */
+	_Atomic int flood_ready;      /* the flood runs */
+	uint64_t flood_requests;
 	bool storm_to_the_end;        /* the storm runs until the storm rule disables the line */
 	uint64_t storm_occurrences, storm_disables, storm_ns;
 	_Atomic int stop;             /* the row is over: drivers that are not the owner leave */
@@ -478,6 +482,24 @@ static void body_storm(void *p)
 	storm_main();
 }
 
+/* ---- the flood: a client that asks irqd for a line's description as fast as it can ---------
+ * irqd throttles it (20,000 requests/s); the row measures what that costs the others' interrupts. */
+static void body_flood(void *p)
+{
+	(void)p;
+	pin(0, ncpus > 1 ? 1 : 0);
+	struct irqd_client *c;
+	if (irqd_connect(sock, &c) < 0)
+		die("flood");
+	atomic_store(&sh->flood_ready, 1);
+	uint64_t n = 0;
+	struct irqd_line_desc d;
+	while (!atomic_load(&sh->stop))
+		n += irqd_line_lookup(c, "sim3", &d) == 0;
+	sh->flood_requests = n;
+	irqd_disconnect(c);
+}
+
 /* ---- one row -------------------------------------------------------------------------------- */
 
 static pid_t child(void (*body)(void *), void *arg)
@@ -557,6 +579,11 @@ static void run_row(struct row *r)
 		while (!atomic_load(&sh->storm_ready))
 			usleep(100);
 	}
+	if (r->flood) {
+		pids[n++] = child(body_flood, NULL);
+		while (!atomic_load(&sh->flood_ready))
+			usleep(100);
+	}
 	struct body_args args[MAX_SHARERS];
 	struct body_args server = { .r = r, .efd = efd, .sock = sv[0], .other = sv[1] };
 	if (r->kind == CLASSIC)
@@ -604,6 +631,7 @@ static void run_row(struct row *r)
 	}
 	r->storm_occurrences += sh->storm_occurrences;
 	r->storm_disables += sh->storm_disables;
+	r->flood_requests += sh->flood_requests;
 	r->has_cpu = r->kind == SIM || r->kind == LINES || r->kind == CLASSIC;
 	r->cpu_ns += sh->cpu_ns;
 	if (r->kind == LINES && !r->bytes_per_line)   /* the first run, on an irqd that never had
@@ -914,6 +942,7 @@ static struct row rows[] = {
 	LAT("classic Omega0, request per interrupt", .kind = CLASSIC),
 	SHARED("irqd shared level, 1 sharer, CPUs spread", 1, .spread = true),
 	SHARED("irqd shared level, 1 sharer, during a storm on another line", 1, .storm = true),
+	SHARED("irqd shared level, 1 sharer, while another client floods requests", 1, .flood = true),
 	LAT("irqd, 1 attached line", .kind = LINES, .lines = 1),
 	LAT("irqd, 64 attached lines", .kind = LINES, .lines = 64),
 	LAT("irqd, 1024 attached lines", .kind = LINES, .lines = 1024),
@@ -1004,6 +1033,14 @@ static unsigned evaluate(const struct row *r, unsigned n, struct target *t)
 		 (unsigned long long)storm->storm_occurrences,
 		 (unsigned long long)storm->storm_final_disables,
 		 (unsigned long long)storm->storm_final_occurrences, storm->storm_final_s);
+	const struct row *flood = find(r, n, "irqd shared level, 1 sharer, while another client floods "
+					  "requests");
+	ratio_target(t, &k, "shared (1 sharer) p50 while another client floods / without", flood,
+		     shared, 2.0);
+	snprintf(t[k - 1].note + strlen(t[k - 1].note), sizeof(t[k - 1].note) - strlen(t[k - 1].note),
+		 "; the flooder got %llu requests answered (%.0f/s: throttled)",
+		 (unsigned long long)flood->flood_requests,
+		 flood->secs > 0 ? (double)flood->flood_requests / flood->secs : 0.0);
 	/* at most linear in sharers: irqd's CPU per event per sharer does not grow */
 	double worst = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -1135,7 +1172,7 @@ int main(int argc, char **argv)
 	unlink(conf);
 	rmdir(dir);
 
-	struct target t[10];
+	struct target t[16];
 	unsigned nt = only ? 0 : evaluate(rows, n, t);
 	mkdir(out, 0755);
 	print_table(stdout, rows, n);
