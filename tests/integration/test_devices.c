@@ -57,7 +57,7 @@ static void test_devices_not_given(void **state)
 	(void)state;
 	EXPECT("device vfio ffff:ff:1f.7\n", 1, "irqd: device ffff:ff:1f.7: no such PCI device");
 	EXPECT("device uio ffff:ff:1f.7\n", 1, "irqd: device ffff:ff:1f.7: no such PCI device");
-	char bdf[64], conf[128], want[256];
+	char bdf[16], conf[128], want[512];
 	host_device(bdf, sizeof(bdf));
 	if (!bdf[0])
 		skip();
