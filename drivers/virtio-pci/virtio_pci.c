@@ -211,10 +211,10 @@ static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 	return 0;
 }
 
-/* §4.1.5.2: the queue's index written to its doorbell, after the ring updates are visible. */
+/* §4.1.5.2: the queue's index written to its doorbell (virtq_publish has already fenced the
+ * ring updates before deciding to notify). */
 static void vp_notify(struct virtio_dev *d, struct virtq *vq)
 {
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	*vp(d)->notify[vq->index] = vq->index;
 }
 
