@@ -11,18 +11,27 @@
  *   shared-b N   mach_irqd_shared, the other sharer: sleeps 20 ms, answers NOT_MINE
  *   dead-a       mach_irqd_dead, the survivor: services, answers HANDLED, verdict
  *   dead-d       mach_irqd_dead, the victim: takes one occurrence and exits without answering
+ *   latency N    mach_irqd_latency: N interrupts straight from the kernel, then N through
+ *                irqd (kernel=lazy), in one boot; medians, p90s and their ratio
+ *   two-a N      mach_irqd_two_devices, the driver of edu 00:04.0 (and the verdict)
+ *   two-b N      mach_irqd_two_devices, the driver of edu 00:08.0; both on the same line
  * Verdicts: MACHTEST lines and the QEMU exit port (mrt_exit_qemu).
+ *
+ * Interrupts come through the irqd client API (<irqd/client.h>, implemented for Mach in
+ * mach/client): irqd_connect, irqd_attach, irqd_wait, irqd_answer, irqd_mask/unmask,
+ * irqd_detach, as a Linux driver uses them. The checks of the protocol itself (refused attaches,
+ * answers irqd must refuse, the kernel-side counters) also call the MIG stubs directly.
  */
+#include <irqd/client.h>		/* the Linux client API, unchanged (omega0-api/include) */
+#include <irqd/client_mach.h>		/* its Mach ports, for the protocol checks */
 #include <mrt/mrt.h>
 #include <mach/mach_port.h>
 #include <mach/mach_interface.h>
 #include <mach/mig_errors.h>
+#include <errno.h>
+#include <stdbool.h>
 #include <irqd/irqd_types.h>
-#include "irqd.h"
-#include "irqd_notify_S.h"
-
-/* The MIG demultiplexer (irqd_notifyServer.c; MIG declares no prototype for it). */
-boolean_t irqd_notify_server(mach_msg_header_t *in, mach_msg_header_t *out);
+#include "irqd.h"			/* the MIG stubs (rpc_irqd_*), for the protocol checks */
 
 #define EDU_VENDOR 0x1234
 #define EDU_DEVICE 0x11e8
@@ -36,12 +45,15 @@ boolean_t irqd_notify_server(mach_msg_header_t *in, mach_msg_header_t *out);
 static const char *test = "mach_irqd";
 static const char *role;
 static int failures;
+static struct irqd_client *cl;	/* the client API's connection */
+static uint32_t h_att;			/* its handle of our attachment */
+/* The Mach ports behind them, for the protocol checks. */
 static mach_port_t server, attach_right, notify, handle;
 static volatile void *mmio;
 static uint64_t hz;
 
-/* The last irqd_occurrence received (do_irqd_occurrence, called by the MIG demux). */
-static uint32_t got_cookie, got_count;
+/* The last event received (wait_occ). */
+static uint32_t got_handle, got_count;
 static uint64_t got_occ;
 
 struct stats {
@@ -77,38 +89,27 @@ static void sleep_ms(unsigned ms)
 	(void)thread_switch(MACH_PORT_NULL, 2 /* SWITCH_OPTION_WAIT */, ms);
 }
 
-kern_return_t do_irqd_occurrence(mach_port_t port, uint32_t cookie, uint64_t occurrence,
-				 uint32_t count)
-{
-	(void)port;
-	got_cookie = cookie;
-	got_occ = occurrence;
-	got_count = count;
-	return KERN_SUCCESS;
-}
-
-/* Waits for one irqd_occurrence on the notify port. */
+/* Waits for one event (irqd_wait with room for one). */
 static mach_msg_return_t wait_occ(unsigned timeout_ms)
 {
-	union {
-		mach_msg_header_t head;
-		char space[256];
-	} in, out;
-	mach_msg_return_t mr;
+	struct irqd_event ev;
+	int n = irqd_wait(cl, &ev, 1, (int)timeout_ms);
 
-	mr = mach_msg(&in.head, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof(in), notify, timeout_ms,
-		      MACH_PORT_NULL);
-	if (mr != MACH_MSG_SUCCESS)
-		return mr;
-	got_occ = 0;
-	if (!irqd_notify_server(&in.head, &out.head) || got_occ == 0)
+	if (n == 0)
+		return MACH_RCV_TIMED_OUT;
+	if (n < 0) {
+		printf("edu_drv %s: irqd_wait: %d: %s\n", role, n, irqd_last_error());
 		return MRT_IRQ_UNEXPECTED;
-	return MACH_MSG_SUCCESS;
+	}
+	got_handle = ev.handle;
+	got_occ = ev.occurrence;
+	got_count = (uint32_t)ev.count;
+	return got_occ ? MACH_MSG_SUCCESS : MRT_IRQ_UNEXPECTED;
 }
 
 static void get_stats(struct stats *s)
 {
-	kern_return_t kr = irqd_line_stats(server, "edu", &s->raised, &s->delivered, &s->handled,
+	kern_return_t kr = rpc_irqd_line_stats(server, "edu", &s->raised, &s->delivered, &s->handled,
 					   &s->not_mine, &s->unhandled, &s->stalls, &s->knotes,
 					   &s->kacks, &s->early, &s->dead, &s->sharers);
 	if (kr != KERN_SUCCESS) {
@@ -146,41 +147,42 @@ static int wait_stats(struct stats *s, int (*cond)(const struct stats *, uint64_
 static int sharers_are(const struct stats *s, uint64_t n) { return s->sharers == n; }
 static int kacks_are(const struct stats *s, uint64_t n) { return s->kacks >= n; }
 
+/* irqd_connect: the ports irqd registered in this task (server port, attach right of "edu"). */
 static void get_ports(void)
 {
-	mach_port_t *ports = NULL;
-	mach_msg_type_number_t n = 0;
-	kern_return_t kr = mach_ports_lookup(mach_task_self(), &ports, &n);
+	int r = irqd_connect(NULL, &cl);
 
-	if (kr != KERN_SUCCESS || n < 2 || !MACH_PORT_VALID(ports[0])) {
-		printf("edu_drv %s: mach_ports_lookup: %d, %u ports\n", role, kr, n);
-		die("the irqd ports registered by the server");
+	if (r < 0) {
+		printf("edu_drv %s: irqd_connect: %d: %s\n", role, r, irqd_last_error());
+		die("irqd_connect: the irqd ports registered by the server");
 	}
-	server = ports[0];
-	attach_right = ports[1];
-	(void)syscall_vm_deallocate(mach_task_self(), (vm_address_t)ports, n * sizeof(*ports));
-	kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &notify);
-	if (kr != KERN_SUCCESS)
-		die("a notify port");
+	server = irqd_mach_server(cl);
+	attach_right = irqd_mach_attach_right(cl);
+	notify = irqd_mach_notify(cl);
+	if (!MACH_PORT_VALID(attach_right))
+		die("irqd registered an attach right in this task");
 }
 
-static void attach(uint32_t cookie)
+static void attach(void)
 {
-	kern_return_t kr = irqd_attach(server, "edu", attach_right, notify, cookie, 0, &handle);
-	if (kr != KERN_SUCCESS) {
-		printf("edu_drv %s: irqd_attach: 0x%x\n", role, kr);
+	int r = irqd_attach(cl, "edu", IRQD_ATTACH_SHARED, NULL, &h_att);
+	if (r < 0) {
+		printf("edu_drv %s: irqd_attach: %d: %s\n", role, r, irqd_last_error());
 		die("irqd_attach with the attach right");
 	}
-	printf("edu_drv %s: attached to edu, handle %u\n", role, (unsigned)handle);
+	handle = irqd_mach_handle(cl, h_att);
+	printf("edu_drv %s: attached to edu, handle %u (port %u)\n", role, h_att, (unsigned)handle);
 }
 
-static void edu_setup(void)
+/* Maps BAR0 of the index-th edu device (bus scan order: 00:04.0 is 0, 00:08.0 is 1). */
+static void edu_setup_index(int index)
 {
 	uint16_t bdf;
 	uint64_t bar, size;
 	uint32_t flags;
 
-	if (mrt_pci_init() != KERN_SUCCESS || mrt_pci_find(EDU_VENDOR, EDU_DEVICE, 0, &bdf) != 0)
+	if (mrt_pci_init() != KERN_SUCCESS ||
+	    mrt_pci_find(EDU_VENDOR, EDU_DEVICE, index, &bdf) != 0)
 		die("no edu device");
 	uint16_t cmd = mrt_pci_read16(bdf, MRT_PCI_COMMAND);
 	mrt_pci_write16(bdf, MRT_PCI_COMMAND,
@@ -193,6 +195,8 @@ static void edu_setup(void)
 	if (st)
 		mrt_mmio_write32(mmio, EDU_INTR_ACK, st);
 }
+
+static void edu_setup(void) { edu_setup_index(0); }
 
 static void raise_intr(unsigned i)
 {
@@ -207,12 +211,12 @@ static int service(unsigned i)
 	return st == (1u << (i & 31));
 }
 
-static void answer(uint64_t occ, uint32_t a)
+static void answer(uint64_t occ, enum irqd_answer a)
 {
-	kern_return_t kr = irqd_answer(handle, occ, a);
-	if (kr != KERN_SUCCESS) {
-		printf("edu_drv %s: irqd_answer(%llu, %u): 0x%x\n", role, (unsigned long long)occ, a,
-		       kr);
+	int r = irqd_answer(cl, h_att, occ, a);
+	if (r < 0) {
+		printf("edu_drv %s: irqd_answer(%llu, %u): %d: %s\n", role, (unsigned long long)occ,
+		       a, r, irqd_last_error());
 		check(0, "irqd_answer accepted");
 	}
 }
@@ -240,24 +244,31 @@ static unsigned owner_loop(unsigned n, uint64_t *lat, int test_bad_answers)
 			break;
 		}
 		lat[got++] = t1 - t0;
-		if ((got_occ != i + 1 || got_count != 1 || got_cookie != 1) && bad_occ++ < 3)
-			printf("edu_drv %s: interrupt %u: occurrence %llu count %u cookie %u\n", role, i,
-			       (unsigned long long)got_occ, got_count, got_cookie);
+		if ((got_occ != i + 1 || got_count != 1 || got_handle != h_att) && bad_occ++ < 3)
+			printf("edu_drv %s: interrupt %u: occurrence %llu count %u handle %u\n", role, i,
+			       (unsigned long long)got_occ, got_count, got_handle);
 		if (!service(i))
 			bad_status++;
 		if (test_bad_answers && i == 0) {
-			check(irqd_answer(handle, got_occ, 9) == KERN_INVALID_ARGUMENT,
-			      "an unknown answer code is refused");
-			check(irqd_answer(handle, got_occ + 5, IRQD_HANDLED) == KERN_INVALID_ARGUMENT,
-			      "an answer for an occurrence never notified is refused");
+			check(rpc_irqd_answer(handle, got_occ, 9) == KERN_INVALID_ARGUMENT,
+			      "irqd refuses an unknown answer code");
+			check(irqd_answer(cl, h_att, got_occ, (enum irqd_answer)9) == -EINVAL,
+			      "irqd_answer: an unknown answer code gives -EINVAL");
+			check(irqd_answer(cl, h_att, got_occ + 5, IRQD_HANDLED) == -EINVAL,
+			      "irqd_answer: an occurrence never notified gives -EINVAL (irqd refused)");
+			check(irqd_answer(cl, h_att + 1, got_occ, IRQD_HANDLED) == -EBADF,
+			      "irqd_answer: an unknown handle gives -EBADF");
 		}
 		answer(got_occ, IRQD_HANDLED);
-		if (test_bad_answers && i == 0)
-			check(irqd_answer(handle, got_occ, IRQD_HANDLED) == KERN_INVALID_ARGUMENT,
-			      "a second answer for the same occurrence is refused");
+		if (test_bad_answers && i == 0) {
+			check(rpc_irqd_answer(handle, got_occ, IRQD_HANDLED) == KERN_INVALID_ARGUMENT,
+			      "irqd refuses a second answer for the same occurrence");
+			check(irqd_answer(cl, h_att, got_occ, IRQD_HANDLED) == -EALREADY,
+			      "irqd_answer: a second answer gives -EALREADY");
+		}
 	}
 	check(got == n, "one occurrence per raised interrupt");
-	check(bad_occ == 0, "occurrences numbered 1..N, count 1, our cookie");
+	check(bad_occ == 0, "occurrences numbered 1..N, count 1, our handle");
 	check(bad_status == 0, "the device's status held the raised bit");
 	return got;
 }
@@ -288,18 +299,24 @@ static void role_basic(unsigned n)
 
 	test = "mach_irqd_basic";
 	edu_setup();
-	/* Refused attaches: no right, a wrong right (the server port), an unknown line. */
-	kr = irqd_attach(server, "edu", MACH_PORT_NULL, notify, 1, 0, &h);
+	/* Refused attaches: no right, a wrong right (the server port), an unknown line; first
+	 * through the protocol, then as the client API reports them. */
+	kr = rpc_irqd_attach(server, "edu", MACH_PORT_NULL, notify, 1, 0, &h);
 	check(kr == KERN_NO_ACCESS, "attach without the attach right is refused (KERN_NO_ACCESS)");
-	kr = irqd_attach(server, "edu", server, notify, 1, 0, &h);
+	kr = rpc_irqd_attach(server, "edu", server, notify, 1, 0, &h);
 	check(kr == KERN_NO_ACCESS, "attach with another port as the right is refused");
-	kr = irqd_attach(server, "nosuch", attach_right, notify, 1, 0, &h);
+	kr = rpc_irqd_attach(server, "nosuch", attach_right, notify, 1, 0, &h);
 	check(kr == KERN_INVALID_ARGUMENT, "attach to an unknown line is refused");
-	kr = irqd_attach(server, "edu", attach_right, notify, 1, 0x80, &h);
+	kr = rpc_irqd_attach(server, "edu", attach_right, notify, 1, 0x80, &h);
 	check(kr == KERN_INVALID_ARGUMENT, "attach with unknown flags is refused");
+	uint32_t hx;
+	check(irqd_attach(cl, "nosuch", IRQD_ATTACH_SHARED, NULL, &hx) == -ENOENT &&
+	      irqd_last_error()[0] != '\0', "irqd_attach to an unknown line: -ENOENT and a reason");
+	check(irqd_attach(cl, "edu", IRQD_ATTACH_EXCLUSIVE, NULL, &hx) == -EOPNOTSUPP,
+	      "irqd_attach EXCLUSIVE: -EOPNOTSUPP (shared only on Mach)");
 	get_stats(&s);
 	check(s.sharers == 0, "refused attaches left no attachment");
-	attach(1);
+	attach();
 
 	uint64_t *lat = calloc(n, sizeof(*lat));
 	if (lat == NULL)
@@ -316,13 +333,14 @@ static void role_basic(unsigned n)
 	latency("through irqd", lat, got, detail, sizeof(detail));
 
 	/* Mask: the next interrupt is held by irqd (the kernel line stays masked) until unmask. */
-	check(irqd_unmask(handle) == KERN_INVALID_ARGUMENT, "unmask without a mask is refused");
-	check(irqd_mask(handle) == KERN_SUCCESS, "irqd_mask");
+	check(rpc_irqd_unmask(handle) == KERN_INVALID_ARGUMENT, "irqd refuses unmask without a mask");
+	check(irqd_unmask(cl, h_att) == -EPERM, "irqd_unmask without a mask: -EPERM");
+	check(irqd_mask(cl, h_att) == 0, "irqd_mask");
 	raise_intr(n);
 	check(wait_occ(100) == MACH_RCV_TIMED_OUT, "no occurrence while masked");
 	get_stats(&s);
 	check(s.knotes == n + 1 && s.raised == n, "the kernel notification was held, not fired");
-	check(irqd_unmask(handle) == KERN_SUCCESS, "irqd_unmask");
+	check(irqd_unmask(cl, h_att) == 0, "irqd_unmask");
 	if (wait_occ(WAIT_MS) == MACH_MSG_SUCCESS) {
 		check(got_occ == n + 1, "the held interrupt arrives as the next occurrence");
 		check(service(n), "status after unmask");
@@ -334,7 +352,13 @@ static void role_basic(unsigned n)
 	print_stats(&s);
 	check(s.raised == n + 1 && s.handled == n + 1 && s.kacks == n + 2 && s.knotes == n + 2,
 	      "after unmask: one more occurrence; the held notification acked once");
-	check(irqd_detach(handle) == KERN_SUCCESS, "irqd_detach");
+	struct irqd_line_stats ls;
+	check(irqd_line_stats(cl, "edu", &ls) == 0 && ls.raised == s.raised &&
+	      ls.handled == s.handled && ls.delivered == s.delivered && ls.attachments == 1 &&
+	      ls.trigger == IRQD_LEVEL, "irqd_line_stats (client API) agrees with irqd's counters");
+	check(irqd_detach(cl, h_att) == 0, "irqd_detach");
+	check(irqd_answer(cl, h_att, got_occ + 1, IRQD_HANDLED) == -EBADF,
+	      "a detached handle gives -EBADF");
 	get_stats(&s);
 	check(s.sharers == 0, "detached");
 	verdict(detail);
@@ -347,7 +371,7 @@ static void role_shared_a(unsigned n)
 
 	test = "mach_irqd_shared";
 	edu_setup();
-	attach(1);
+	attach();
 	if (!wait_stats(&s, sharers_are, 2, 5000))
 		die("the second sharer attached");
 	uint64_t *lat = calloc(n, sizeof(*lat));
@@ -382,15 +406,15 @@ static void role_shared_a(unsigned n)
 static void role_shared_b(unsigned n)
 {
 	test = "mach_irqd_shared";
-	attach(2);
+	attach();
 	for (unsigned i = 0; i < n; i++) {
 		mach_msg_return_t mr = wait_occ(10000);
 		if (mr != MACH_MSG_SUCCESS) {
 			printf("edu_drv %s: occurrence %u: 0x%x\n", role, i + 1, mr);
 			die("the other sharer receives every occurrence");
 		}
-		if (got_occ != i + 1 || got_cookie != 2)
-			check(0, "the other sharer sees occurrences 1..N with its cookie");
+		if (got_occ != i + 1 || got_handle != h_att)
+			check(0, "the other sharer sees occurrences 1..N on its handle");
 		sleep_ms(B_SLEEP_MS);
 		answer(got_occ, IRQD_NOT_MINE);
 	}
@@ -406,7 +430,7 @@ static void role_dead_a(void)
 
 	test = "mach_irqd_dead";
 	edu_setup();
-	attach(1);
+	attach();
 	if (!wait_stats(&s, sharers_are, 2, 5000))
 		die("the victim attached");
 	raise_intr(0);
@@ -439,12 +463,242 @@ static void role_dead_a(void)
 static void role_dead_d(void)
 {
 	test = "mach_irqd_dead";
-	attach(2);
+	attach();
 	if (wait_occ(10000) != MACH_MSG_SUCCESS)
 		die("the victim gets occurrence 1");
 	printf("edu_drv %s: got occurrence %llu, exiting without answering\n", role,
 	       (unsigned long long)got_occ);
 	mrt_task_exit(0);
+}
+
+/* mach_irqd_two_devices: two edu devices (00:04.0 and 00:08.0, both INTA#: on i440fx both
+ * route to PIRQD, which SeaBIOS sets to IRQ 11), each owned by one driver task, both attached
+ * to line "edu". Round r (occurrence r) has a fixed pattern: device A only, B only, or both.
+ * The owner of a device raises it for round r+1 while servicing round r, before its answer:
+ * the kernel line is masked until irqd's ack, which comes after both answers, so every raise
+ * of round r+1 is pending when the line is unmasked and occurrence r+1 covers exactly them. */
+#define TWO_A 1u
+#define TWO_B 2u
+
+static unsigned two_pattern(unsigned r)
+{
+	return r == 1 ? TWO_A : 1u + (r * 5u + r / 7u) % 3u; /* 1 A, 2 B, 3 both */
+}
+
+static const char *two_name(unsigned p)
+{
+	return p == TWO_A ? "A" : p == TWO_B ? "B" : "A+B";
+}
+
+static void two_config(uint8_t line[2], uint8_t pin[2], uint16_t bdf[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (mrt_pci_find(EDU_VENDOR, EDU_DEVICE, i, &bdf[i]) != 0)
+			die("two edu devices (mach/run -- -device edu,addr=08.0)");
+		line[i] = mrt_pci_read8(bdf[i], MRT_PCI_INTERRUPT_LINE);
+		pin[i] = mrt_pci_read8(bdf[i], MRT_PCI_INTERRUPT_PIN);
+		printf("edu_drv %s: edu %d at 00:%02x.%x: interrupt pin %u (INT%c#), line (0x3C) %u\n",
+		       role, i, MRT_PCI_DEV(bdf[i]), MRT_PCI_FN(bdf[i]), pin[i],
+		       pin[i] ? 'A' + pin[i] - 1 : '-', line[i]);
+	}
+}
+
+static void role_two(unsigned me, unsigned n)
+{
+	struct stats s;
+	uint8_t line[2], pin[2];
+	uint16_t bdf[2];
+	unsigned mine_expected = 0, handled = 0, not_mine = 0, by_pattern[4] = { 0 };
+	char detail[240];
+
+	test = "mach_irqd_two_devices";
+	edu_setup_index(me == TWO_A ? 0 : 1);
+	two_config(line, pin, bdf);
+	check(line[0] == line[1] && line[0] != 0 && line[0] < 16,
+	      "both edu devices have the same interrupt line in config register 0x3C");
+	attach();
+	if (me == TWO_A) {
+		if (!wait_stats(&s, sharers_are, 2, 5000))
+			die("the other driver attached");
+		raise_intr(1);
+	}
+	/* The interrupt loop, as on Linux (omega0-api/include/irqd/client.h). */
+	unsigned r = 1;
+	while (r <= n) {
+		struct irqd_event ev[4];
+		int k = irqd_wait(cl, ev, 4, WAIT_MS);
+		if (k <= 0) {
+			printf("edu_drv %s: round %u (%s): irqd_wait: %d %s\n", role, r,
+			       two_name(two_pattern(r)), k, irqd_last_error());
+			die("one occurrence per round");
+		}
+		for (int i = 0; i < k; i++, r++) {
+			unsigned p = two_pattern(r);
+			if (ev[i].occurrence != r || ev[i].handle != h_att || ev[i].count != 1) {
+				printf("edu_drv %s: round %u: occurrence %llu handle %u count %llu\n",
+				       role, r, (unsigned long long)ev[i].occurrence, ev[i].handle,
+				       (unsigned long long)ev[i].count);
+				check(0, "occurrence r in round r, our handle, count 1");
+			}
+			by_pattern[p]++;
+			/* The driver's question: did MY device interrupt? Its status register says. */
+			uint32_t st = mrt_mmio_read32(mmio, EDU_INTR_STATUS);
+			bool mine = st != 0;
+			if (mine)
+				mrt_mmio_write32(mmio, EDU_INTR_ACK, st);
+			if (p & me) {
+				mine_expected++;
+				if (st != (1u << (r & 31))) {
+					printf("edu_drv %s: round %u (%s): status 0x%x\n", role, r,
+					       two_name(p), st);
+					check(0, "our device's status holds this round's bit");
+				}
+			} else if (mine) {
+				printf("edu_drv %s: round %u (%s): status 0x%x on a round not ours\n",
+				       role, r, two_name(p), st);
+				check(0, "our device is quiet on the other device's rounds");
+			}
+			unsigned next = r < n ? two_pattern(r + 1) : 0;
+			if (next == (TWO_A | TWO_B))
+				raise_intr(r + 1); /* both at once: pending until irqd acks r */
+			int a = irqd_answer(cl, ev[i].handle, ev[i].occurrence,
+					    mine ? IRQD_HANDLED : IRQD_NOT_MINE);
+			if (a < 0) {
+				printf("edu_drv %s: irqd_answer: %d %s\n", role, a, irqd_last_error());
+				check(0, "irqd_answer accepted");
+			}
+			if (next == me)
+				raise_intr(r + 1); /* alone: whenever, the line idle or still masked */
+			if (mine)
+				handled++;
+			else
+				not_mine++;
+		}
+	}
+	check(handled == mine_expected, "every raise of our device serviced exactly once, by us");
+	check(wait_occ(100) == MACH_RCV_TIMED_OUT, "no occurrence beyond the rounds");
+	printf("edu_drv %s: %u rounds: handled %u (raised %u), not mine %u; rounds A %u, B %u, "
+	       "A+B %u\n", role, n, handled, mine_expected, not_mine, by_pattern[TWO_A],
+	       by_pattern[TWO_B], by_pattern[TWO_A | TWO_B]);
+	if (me == TWO_B) {
+		if (failures)
+			verdict("(driver B failed)");
+		check(irqd_detach(cl, h_att) == 0, "B: irqd_detach");
+		if (failures)
+			verdict("(driver B failed)");
+		mrt_task_exit(0);
+	}
+	/* A: the line's counters, once B is done (it detaches only when its own checks held). */
+	if (!wait_stats(&s, kacks_are, n, 3000))
+		check(0, "the last occurrence acked");
+	if (!wait_stats(&s, sharers_are, 1, 5000))
+		check(0, "driver B finished its checks and detached");
+	print_stats(&s);
+	unsigned raises = by_pattern[TWO_A] + by_pattern[TWO_B] + 2 * by_pattern[TWO_A | TWO_B];
+	check(s.raised == n && s.knotes == n && s.kacks == n,
+	      "one kernel notification and one device_intr_ack per occurrence");
+	check(s.delivered == 2ull * n, "each occurrence delivered to both drivers");
+	check(s.handled == raises, "handled = raises of both devices (B's exact: total - A's)");
+	check(s.handled + s.not_mine == 2ull * n, "handled + not_mine = 2 per occurrence");
+	check(s.unhandled == 0 && s.stalls == 0 && s.early == 0,
+	      "no unhandled occurrence, no stall, no ack before both answers");
+	snprintf(detail, sizeof(detail),
+		 "irq %u on both (0x3C), %u occurrences (A %u, B %u, both %u): handled %llu = "
+		 "%u raises, not_mine %llu, kernel acks %llu", line[0], n, by_pattern[TWO_A],
+		 by_pattern[TWO_B], by_pattern[TWO_A | TWO_B], (unsigned long long)s.handled, raises,
+		 (unsigned long long)s.not_mine, (unsigned long long)s.kacks);
+	verdict(detail);
+}
+
+/* mach_irqd_latency: in one boot, the same driver first takes the edu line straight from the
+ * kernel (device_intr_register on the irq device, device_intr_ack: as libirqhelp does) for
+ * N interrupts, gives it up (destroys the port: the kernel drops the registration), then
+ * attaches through irqd (started with kernel=lazy: it registers the line at this first
+ * attachment) for N more. Raise (write of BAR0+0x60) to receipt (return of mach_msg) both ways. */
+struct pct {
+	uint64_t med, p90;
+};
+
+static struct pct percentiles(uint64_t *lat, unsigned got)
+{
+	struct pct p = { 0, 0 };
+
+	if (got) {
+		qsort(lat, got, sizeof(*lat), cmp_u64);
+		p.med = lat[got / 2];
+		p.p90 = lat[(got * 9) / 10];
+	}
+	return p;
+}
+
+static void role_latency(unsigned n)
+{
+	struct mrt_irq irq;
+	struct stats s;
+	unsigned got_d = 0, bad = 0;
+	char detail[300];
+
+	test = "mach_irqd_latency";
+	edu_setup();
+	uint16_t bdf;
+	(void)mrt_pci_find(EDU_VENDOR, EDU_DEVICE, 0, &bdf);
+	int line = mrt_pci_read8(bdf, MRT_PCI_INTERRUPT_LINE);
+	uint64_t *lat_d = calloc(n, sizeof(*lat_d)), *lat_i = calloc(n, sizeof(*lat_i));
+	if (lat_d == NULL || lat_i == NULL)
+		die("memory");
+
+	/* 1. Direct. */
+	kern_return_t kr = mrt_irq_register(&irq, line);
+	if (kr != KERN_SUCCESS) {
+		printf("edu_drv %s: device_intr_register(irq %d): 0x%x\n", role, line, kr);
+		die("direct registration (is irqd registered already? it must run kernel=lazy)");
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t t0 = mrt_rdtsc();
+		raise_intr(i);
+		mach_msg_return_t mr = mrt_irq_wait(&irq, WAIT_MS);
+		uint64_t t1 = mrt_rdtsc();
+		if (mr != MACH_MSG_SUCCESS) {
+			printf("edu_drv %s: direct interrupt %u: 0x%x\n", role, i, mr);
+			break;
+		}
+		lat_d[got_d++] = t1 - t0;
+		if (!service(i))
+			bad++;
+		if (mrt_irq_ack(&irq) != KERN_SUCCESS)
+			bad++;
+	}
+	check(got_d == n && bad == 0, "direct: every interrupt received, serviced and acked");
+	check(mrt_irq_wait(&irq, 100) == MACH_RCV_TIMED_OUT, "direct: no extra notification");
+	mrt_irq_release(&irq);
+
+	/* 2. Through irqd. */
+	get_stats(&s);
+	check(s.sharers == 0 && s.knotes == 0, "irqd has not seen the line before our attach");
+	attach();
+	unsigned got_i = owner_loop(n, lat_i, 0);
+	check(wait_occ(100) == MACH_RCV_TIMED_OUT, "irqd: no occurrence beyond the raised ones");
+	get_stats(&s);
+	print_stats(&s);
+	check(s.raised == n && s.handled == n && s.knotes == n && s.kacks == n && s.early == 0,
+	      "irqd: raised = handled = kernel notifications = kernel acks = N");
+	check(irqd_detach(cl, h_att) == 0, "irqd_detach");
+
+	struct pct d = percentiles(lat_d, got_d), q = percentiles(lat_i, got_i);
+	uint64_t ratio = d.med ? (q.med * 100 + d.med / 2) / d.med : 0;
+	printf("edu_drv %s: direct: median %llu cycles (%llu ns), p90 %llu cycles (%llu ns) over %u\n",
+	       role, (unsigned long long)d.med, (unsigned long long)to_ns(d.med),
+	       (unsigned long long)d.p90, (unsigned long long)to_ns(d.p90), got_d);
+	printf("edu_drv %s: irqd:   median %llu cycles (%llu ns), p90 %llu cycles (%llu ns) over %u\n",
+	       role, (unsigned long long)q.med, (unsigned long long)to_ns(q.med),
+	       (unsigned long long)q.p90, (unsigned long long)to_ns(q.p90), got_i);
+	snprintf(detail, sizeof(detail),
+		 "N=%u each, one boot: direct median %llu us p90 %llu us; irqd median %llu us p90 "
+		 "%llu us; ratio irqd/direct %llu.%02llu (median)", n,
+		 (unsigned long long)(to_ns(d.med) / 1000), (unsigned long long)(to_ns(d.p90) / 1000),
+		 (unsigned long long)(to_ns(q.med) / 1000), (unsigned long long)(to_ns(q.p90) / 1000),
+		 (unsigned long long)(ratio / 100), (unsigned long long)(ratio % 100));
+	verdict(detail);
 }
 
 int main(int argc, char **argv)
@@ -469,5 +723,11 @@ int main(int argc, char **argv)
 		role_dead_a();
 	else if (strcmp(role, "dead-d") == 0)
 		role_dead_d();
+	else if (strcmp(role, "latency") == 0)
+		role_latency(n);
+	else if (strcmp(role, "two-a") == 0)
+		role_two(TWO_A, n);
+	else if (strcmp(role, "two-b") == 0)
+		role_two(TWO_B, n);
 	die("unknown role");
 }

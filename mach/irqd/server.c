@@ -8,8 +8,12 @@
  * protocol, Mach ports the access rights and dead-name notifications the death of clients.
  *
  * Usage (a boot module; mach/run adds the host and device ports):
- *     irqd [line=NAME:pci:VVVV:DDDD | line=NAME:irq:N]... [deadline_ms=MS] [client=NAME:TASK]...
+ *     irqd [kernel=lazy] [line=NAME:pci:VVVV:DDDD | line=NAME:irq:N]... [deadline_ms=MS]
+ *          [client=NAME:TASK]...
  *   line=     a kernel line: found through a PCI device's config register 0x3C, or given.
+ *   kernel=lazy  a line is registered with the kernel (device_intr_register) at its first
+ *             attachment and given up (its port destroyed) when the last one goes; default:
+ *             registered at start, for good.
  *   client=   TASK is a task port name given by the boot script (${var} of a task created
  *             with $(var=task-create) and left suspended). The server registers in that task
  *             (mach_ports_register) [0] a send right to the server port and [1] a send right
@@ -50,6 +54,7 @@ struct line {
 	char name[IRQD_LINE_NAME_MAX];
 	int irq;			/* kernel line */
 	struct mrt_irq kirq;		/* registration on the irq device */
+	bool registered;		/* kirq holds a live registration */
 	mach_port_t attach_port;	/* the attach right's port (receive right here) */
 	struct irqcore_line core;
 	bool kernel_held;		/* a notification was received and not yet acked */
@@ -77,6 +82,7 @@ static struct att atts[MAX_ATTS];
 static mach_port_t server_port, dead_port, port_set;
 static uint64_t tsc_hz;
 static uint64_t deadline_ns = 5000000000ull; /* 5 s: a live test client answers in microseconds */
+static bool kernel_lazy;	/* kernel=lazy: a line is registered only while attached */
 
 static uint64_t now_ns(void)
 {
@@ -189,6 +195,42 @@ static mach_msg_timeout_t deadlines(void)
 	return next <= now ? 1 : (mach_msg_timeout_t)((next - now) / 1000000u + 1);
 }
 
+/* The kernel side of a line: register its receive right on the irq device, or give it up
+ * (destroying the port: the kernel drops the registration and any ack still owed). */
+static kern_return_t line_register(struct line *l)
+{
+	kern_return_t kr;
+
+	if (l->registered)
+		return KERN_SUCCESS;
+	kr = mrt_irq_register(&l->kirq, l->irq);
+	if (kr != KERN_SUCCESS) {
+		printf("irqd: device_intr_register(irq %d): %d\n", l->irq, kr);
+		return kr;
+	}
+	(void)mach_port_move_member(mach_task_self(), l->kirq.port, port_set);
+	l->registered = true;
+	return KERN_SUCCESS;
+}
+
+static void line_release(struct line *l)
+{
+	if (!l->registered)
+		return;
+	mrt_irq_release(&l->kirq);
+	l->registered = false;
+	l->kernel_held = false;
+	printf("irqd: line %s: no attachment left, kernel irq %d given up\n", l->name, l->irq);
+}
+
+static bool line_attached(const struct line *l)
+{
+	for (unsigned i = 0; i < MAX_ATTS; i++)
+		if (atts[i].used && atts[i].line == l)
+			return true;
+	return false;
+}
+
 static void att_remove(struct att *a, bool died)
 {
 	struct line *l = a->line;
@@ -222,6 +264,8 @@ static void att_remove(struct att *a, bool died)
 		}
 		(void)mach_port_deallocate(mach_task_self(), a->notify);
 	}
+	if (kernel_lazy && !line_attached(l))
+		line_release(l);
 }
 
 /* MIG server routines (mach/irqd.defs). */
@@ -257,6 +301,8 @@ kern_return_t do_irqd_attach(mach_port_t server, const_irqd_line_name_t line_nam
 		kr = KERN_RESOURCE_SHORTAGE;
 		goto refuse;
 	}
+	if (kernel_lazy && (kr = line_register(l)) != KERN_SUCCESS)
+		goto refuse;
 	kr = mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &a->port);
 	if (kr != KERN_SUCCESS)
 		goto refuse;
@@ -450,12 +496,8 @@ static int add_line(const char *spec)
 	if (irq <= 0 || irq >= 16)
 		return -1;
 	l->irq = irq;
-	kern_return_t kr = mrt_irq_register(&l->kirq, irq);
-	if (kr != KERN_SUCCESS) {
-		printf("irqd: device_intr_register(irq %d): %d\n", irq, kr);
+	if (!kernel_lazy && line_register(l) != KERN_SUCCESS)
 		return -1;
-	}
-	(void)mach_port_move_member(mach_task_self(), l->kirq.port, port_set);
 	if (mach_port_allocate(mach_task_self(), MACH_PORT_RIGHT_RECEIVE, &l->attach_port) ||
 	    mach_port_insert_right(mach_task_self(), l->attach_port, l->attach_port,
 				   MACH_MSG_TYPE_MAKE_SEND))
@@ -463,7 +505,8 @@ static int add_line(const char *spec)
 	irqcore_line_init(&l->core, IRQCORE_LEVEL, deadline_ns);
 	hist_init(&l->service);
 	nlines++;
-	printf("irqd: line %s = kernel irq %d (level, shared acknowledgment)\n", l->name, irq);
+	printf("irqd: line %s = kernel irq %d (level, shared acknowledgment%s)\n", l->name, irq,
+	       kernel_lazy ? "; registered while attached" : "");
 	return 0;
 }
 
@@ -527,6 +570,9 @@ int main(int argc, char **argv)
 	(void)mach_port_move_member(self, server_port, port_set);
 	(void)mach_port_move_member(self, dead_port, port_set);
 
+	for (int i = MRT_FIRST_ARG; i < argc; i++)
+		if (strcmp(argv[i], "kernel=lazy") == 0)
+			kernel_lazy = true;
 	for (int pass = 0; pass < 2; pass++)
 		for (int i = MRT_FIRST_ARG; i < argc; i++) {
 			const char *a = argv[i];
@@ -538,7 +584,7 @@ int main(int argc, char **argv)
 			else if (pass == 1 && strncmp(a, "client=", 7) == 0)
 				bad = add_client(a + 7);
 			else if (strncmp(a, "deadline_ms=", 12) && strncmp(a, "line=", 5) &&
-				 strncmp(a, "client=", 7))
+				 strncmp(a, "client=", 7) && strcmp(a, "kernel=lazy"))
 				bad = -1;
 			if (bad) {
 				printf("irqd: bad argument %s\n", a);
@@ -562,7 +608,8 @@ int main(int argc, char **argv)
 		mach_port_t local = in.head.msgh_local_port;
 		if (in.head.msgh_id == DEVICE_INTR_NOTIFY) {
 			for (unsigned i = 0; i < nlines; i++)
-				if (local == lines[i].kirq.port && in.intr.id == lines[i].irq)
+				if (lines[i].registered && local == lines[i].kirq.port &&
+				    in.intr.id == lines[i].irq)
 					fire(&lines[i]);
 			continue;
 		}
