@@ -76,10 +76,26 @@ const char *peer_which(const char *prog)
 	return NULL;
 }
 
-static int sock_exists(const char *path)
+/* A unix socket at path that listens: bound is not enough (a connect between a peer's bind and
+ * its listen is refused). /proc/net/unix marks listening sockets with flag __SO_ACCEPTCON
+ * (0x10000); looking there connects nothing to peers that serve one client at a time. */
+static int sock_listening(const char *path)
 {
-	struct stat st;
-	return stat(path, &st) == 0 && S_ISSOCK(st.st_mode);
+	FILE *f = fopen("/proc/net/unix", "r");
+	if (!f)
+		return 0;
+	char line[512];
+	int found = 0;
+	size_t n = strlen(path);
+	while (!found && fgets(line, sizeof line, f)) {
+		size_t len = strcspn(line, "\n");
+		unsigned long flags;
+		if (len >= n && !memcmp(line + len - n, path, n) && line[len - n - 1] == ' ' &&
+		    sscanf(line, "%*s %*s %*s %lx", &flags) == 1 && (flags & 0x10000))
+			found = 1;
+	}
+	fclose(f);
+	return found;
 }
 
 int peer_start(struct peer *p, char *const argv[], int wait_sock)
@@ -130,7 +146,7 @@ int peer_start(struct peer *p, char *const argv[], int wait_sock)
 	if (!wait_sock)
 		return 0;
 	uint64_t end = mono_ms() + PEER_READY_MS;
-	while (!sock_exists(p->sock)) {
+	while (!sock_listening(p->sock)) {
 		int st;
 		if (waitpid(pid, &st, WNOHANG) == pid) {
 			p->pid = 0;
