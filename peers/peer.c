@@ -90,7 +90,7 @@ static int sock_listening(const char *path)
 	while (!found && fgets(line, sizeof line, f)) {
 		size_t len = strcspn(line, "\n");
 		unsigned long flags;
-		if (len >= n && !memcmp(line + len - n, path, n) && line[len - n - 1] == ' ' &&
+		if (len > n && !memcmp(line + len - n, path, n) && line[len - n - 1] == ' ' &&
 		    sscanf(line, "%*s %*s %*s %lx", &flags) == 1 && (flags & 0x10000))
 			found = 1;
 	}
