@@ -16,8 +16,8 @@
  *                     only); the first waits up to timeout_ms (-1 forever, 0 not at all; a
  *                     dropped message restarts the wait), the rest of the queue is taken
  *                     without waiting, up to max. seq is counted here per attachment;
- *                     first_ns, last_ns and delivered_ns are 0 (the messages carry no
- *                     times). Messages for a detached handle are dropped.
+ *                     first_ns, last_ns and delivered_ns are irqd's (its own TSC clock,
+ *                     not this task's). Messages for a detached handle are dropped.
  *   irqd_answer       rpc_irqd_answer: -EALREADY for a second answer to the last occurrence
  *                     (seen here), -EINVAL for an unknown answer or an occurrence irqd did not
  *                     give this attachment, -EBADF for an unknown handle.
@@ -167,8 +167,8 @@ int irqd_attach(struct irqd_client *c, const char *line, uint32_t flags,
 	if (flags != IRQD_ATTACH_SHARED)
 		return fail(EOPNOTSUPP, "irqd_attach: only shared attachments on GNU Mach yet "
 					"(flags 0x%x)", flags);
-	if (coalesce && (coalesce->usecs || coalesce->frames || coalesce->adaptive))
-		return fail(EOPNOTSUPP, "irqd_attach: no coalescing on GNU Mach yet");
+	if (coalesce && (coalesce->adaptive > 1 || coalesce->reserved))
+		return fail(EINVAL, "irqd_attach: bad coalescing parameters");
 	if (line[0] == '#')
 		return fail(EOPNOTSUPP, "irqd_attach: lines by name only on GNU Mach (%s)", line);
 	if (strlen(line) >= IRQD_LINE_NAME_MAX)
@@ -183,7 +183,11 @@ int irqd_attach(struct irqd_client *c, const char *line, uint32_t flags,
 			break;
 	if (a == NULL || (li == c->nnames && li == CLIENT_LINES))
 		return fail(ENOSPC, "irqd_attach: no free attachment slot");
-	kr = rpc_irqd_attach(c->server, line, c->attach_right, c->notify, h + 1, 0, &port);
+	kr = rpc_irqd_attach(c->server, line, c->attach_right, c->notify, h + 1, 0,
+			     coalesce ? coalesce->usecs : 0, coalesce ? coalesce->frames : 0,
+			     coalesce ? coalesce->adaptive : 0, &port);
+	if (kr == KERN_INVALID_VALUE)
+		return fail(EINVAL, "irqd_attach: coalescing parameters out of range");
 	if (kr == KERN_NO_ACCESS)
 		return fail(EACCES, "irqd_attach: this task holds no attach right for line %s",
 			    line);
@@ -225,7 +229,8 @@ static struct irqd_event *fill_ev;
 static int fill_n, fill_max;
 
 kern_return_t do_irqd_occurrence(mach_port_t port, uint32_t cookie, uint64_t occurrence,
-				 uint32_t count)
+				 uint32_t count, uint64_t first_ns, uint64_t last_ns,
+				 uint64_t delivered_ns)
 {
 	struct catt *a;
 	struct irqd_event *e;
@@ -241,6 +246,9 @@ kern_return_t do_irqd_occurrence(mach_port_t port, uint32_t cookie, uint64_t occ
 	e->count = count;
 	e->seq = ++a->seq;
 	e->occurrence = occurrence;
+	e->first_ns = first_ns;
+	e->last_ns = last_ns;
+	e->delivered_ns = delivered_ns;
 	return KERN_SUCCESS;
 }
 
@@ -397,8 +405,24 @@ int irqd_line_lookup(struct irqd_client *c, const char *name, struct irqd_line_d
 int irqd_line_next(struct irqd_client *c, const struct irqd_line_desc *prev,
 		   struct irqd_line_desc *d)
 {
-	(void)c, (void)prev, (void)d;
-	return UNSUPPORTED("irqd_line_next");
+	uint32_t index = prev ? prev->id + 1 : 0, trigger, atts;
+	irqd_line_name_t name;
+	kern_return_t kr;
+
+	if (c == NULL || d == NULL)
+		return fail(EINVAL, "irqd_line_next: null argument");
+	kr = rpc_irqd_line_info(c->server, index, name, &trigger, &atts);
+	if (kr == KERN_INVALID_ARGUMENT)
+		return fail(ENOENT, "irqd_line_next: no line after %u", index);
+	if (kr != KERN_SUCCESS)
+		return rpc_fail(kr, EIO, "irqd_line_next");
+	memset(d, 0, sizeof(*d));
+	d->id = index;
+	d->trigger = trigger == IRQD_EDGE ? IRQD_EDGE : IRQD_LEVEL;
+	d->attachments = atts;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	snprintf(d->source, sizeof(d->source), "mach-irq");
+	return ok();
 }
 
 int irqd_fd(struct irqd_client *c)
@@ -409,21 +433,64 @@ int irqd_fd(struct irqd_client *c)
 
 int irqd_pass(struct irqd_client *c, uint32_t handle, uint64_t *token)
 {
-	(void)c, (void)handle, (void)token;
-	return UNSUPPORTED("irqd_pass");
+	struct catt *a = att_get(c, handle);
+	kern_return_t kr;
+
+	if (a == NULL || token == NULL)
+		return fail(EBADF, "irqd_pass: no handle %u", handle);
+	kr = rpc_irqd_pass(a->port, token);
+	if (kr != KERN_SUCCESS)
+		return rpc_fail(kr, EIO, "irqd_pass");
+	/* The attachment stays ours until the receiver accepts; then the handle port dies and
+	 * requests on it fail (irqd_detach then just forgets it). */
+	return ok();
 }
 
 int irqd_accept(struct irqd_client *c, uint64_t token, uint32_t *handle)
 {
-	(void)c, (void)token, (void)handle;
-	return UNSUPPORTED("irqd_accept");
+	struct catt *a = NULL;
+	uint32_t h;
+	mach_port_t port;
+	kern_return_t kr;
+
+	if (c == NULL || handle == NULL)
+		return fail(EINVAL, "irqd_accept: null argument");
+	for (h = 0; h < CLIENT_ATTS; h++)
+		if (!c->att[h].used) {
+			a = &c->att[h];
+			break;
+		}
+	if (a == NULL)
+		return fail(ENOSPC, "irqd_accept: no free attachment slot");
+	kr = rpc_irqd_accept(c->server, token, c->notify, h + 1, &port);
+	if (kr == KERN_INVALID_ARGUMENT)
+		return fail(ENOENT, "irqd_accept: no attachment passed with this token");
+	if (kr != KERN_SUCCESS)
+		return rpc_fail(kr, EIO, "irqd_accept");
+	memset(a, 0, sizeof(*a));
+	a->used = true;
+	a->port = port;
+	a->line = IRQD_LINE_BY_NAME; /* the line's name is not known here */
+	*handle = h;
+	return ok();
 }
 
 int irqd_set_coalesce(struct irqd_client *c, uint32_t handle,
 		      const struct irqd_coalesce_params *p)
 {
-	(void)c, (void)handle, (void)p;
-	return UNSUPPORTED("irqd_set_coalesce");
+	struct catt *a = att_get(c, handle);
+	kern_return_t kr;
+
+	if (a == NULL)
+		return fail(EBADF, "irqd_set_coalesce: no handle %u", handle);
+	if (p == NULL || p->adaptive > 1 || p->reserved)
+		return fail(EINVAL, "irqd_set_coalesce: bad parameters");
+	kr = rpc_irqd_set_coalesce(a->port, p->usecs, p->frames, p->adaptive);
+	if (kr == KERN_INVALID_VALUE)
+		return fail(EINVAL, "irqd_set_coalesce: parameters out of range");
+	if (kr != KERN_SUCCESS)
+		return rpc_fail(kr, EIO, "irqd_set_coalesce");
+	return ok();
 }
 
 int irqd_line_coalesce(struct irqd_client *c, const char *line,

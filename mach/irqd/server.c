@@ -58,6 +58,8 @@ struct line {
 	mach_port_t attach_port;	/* the attach right's port (receive right here) */
 	struct irqcore_line core;
 	bool kernel_held;		/* a notification was received and not yet acked */
+	bool edge;			/* edge line: each notification is an event, acked at once */
+	uint64_t edge_held;		/* edge events held while masked (fired at the unmask) */
 	uint64_t kernel_notifications, kernel_acks, early_acks, held_masked, dead_clients;
 	uint64_t fired_tsc;		/* when the occurrence in service was fired */
 	struct hist service;		/* notification -> kernel ack, ns */
@@ -72,6 +74,8 @@ struct att {
 	uint32_t mask_refs;
 	struct irqcore_sharer sh;
 	struct coalesce co;
+	uint64_t token;			/* irqd_pass token (0: none) */
+	uint64_t first_ns, last_ns;	/* first and last event of the pending batch */
 	/* The server's own record, independent of irqcore, for the early-ack check. */
 	uint64_t own_notified, own_answered;
 };
@@ -106,6 +110,8 @@ static struct att *att_by_port(mach_port_t port)
 	return NULL;
 }
 
+static void fire_edge(struct line *l, uint64_t events);
+
 /* Applies irqcore's actions to the kernel line. */
 static void apply(struct line *l, unsigned act)
 {
@@ -126,6 +132,11 @@ static void apply(struct line *l, unsigned act)
 			printf("irqd: device_intr_ack(irq %d): %d\n", l->irq, kr);
 		l->kernel_held = false;
 		l->kernel_acks++;
+		if (l->edge && l->edge_held && !l->core.masked) {
+			uint64_t n = l->edge_held;
+			l->edge_held = 0;
+			fire_edge(l, n);
+		}
 		if (l->fired_tsc) {
 			uint64_t dt = mrt_rdtsc() - l->fired_tsc;
 			hist_record(&l->service, dt * 1000000000ull / tsc_hz);
@@ -136,10 +147,43 @@ static void apply(struct line *l, unsigned act)
 
 static void send_occurrence(struct att *a, uint64_t occ, uint64_t count)
 {
-	kern_return_t kr = irqd_occurrence(a->notify, a->cookie, occ, (uint32_t)count);
+	if (count == 0)
+		return;
+	kern_return_t kr = irqd_occurrence(a->notify, a->cookie, occ, (uint32_t)count, a->first_ns,
+					   a->last_ns, now_ns());
 	/* A dead client (MACH_SEND_INVALID_DEST) is cleaned up by its dead-name notification. */
 	if (kr != KERN_SUCCESS && kr != MACH_SEND_INVALID_DEST)
 		printf("irqd: notification to %u: 0x%x\n", (unsigned)a->notify, kr);
+}
+
+/* Hands the pending batch of an edge attachment to its holder (coalesce_take). */
+static void flush(struct att *a, uint64_t now)
+{
+	uint64_t n = coalesce_take(&a->co, now);
+	send_occurrence(a, 0, n);
+}
+
+/* `events` edge events on line l (the kernel already acked): irqcore's flow, then each
+ * attachment's coalescing decides whether its batch goes now or at its deadline. */
+static void fire_edge(struct line *l, uint64_t events)
+{
+	uint64_t now = now_ns();
+	unsigned n = 0, act;
+
+	act = irqcore_fire_begin(&l->core, events, now);
+	for (unsigned i = 0; i < MAX_ATTS; i++) {
+		struct att *a = &atts[i];
+		if (!a->used || a->line != l || !irqcore_notify(&l->core, &a->sh))
+			continue;
+		n++;
+		if (a->co.pending == 0)
+			a->first_ns = now;
+		a->last_ns = now;
+		if (coalesce_add(&a->co, events, now))
+			flush(a, now);
+	}
+	act |= irqcore_fire_end(&l->core, n, events, now);
+	apply(l, act);
 }
 
 /* A kernel notification for line l. */
@@ -150,6 +194,21 @@ static void fire(struct line *l)
 
 	l->kernel_notifications++;
 	l->kernel_held = true;
+	if (l->edge) {
+		if (l->core.masked) {
+			/* Held (kernel line masked) until the unmask, then fired. */
+			l->held_masked++;
+			l->edge_held++;
+			return;
+		}
+		/* An MSI-like source: the notification is the event; the kernel line is acked
+		 * at once (the source deasserted by itself). */
+		(void)mrt_irq_ack(&l->kirq);
+		l->kernel_held = false;
+		l->kernel_acks++;
+		fire_edge(l, 1);
+		return;
+	}
 	if (l->core.masked) {
 		/* Masked (client mask, storm, orphan): hold it, the kernel keeps the line masked. */
 		l->held_masked++;
@@ -163,8 +222,11 @@ static void fire(struct line *l)
 			continue;
 		n++;
 		a->own_notified = l->core.occurrence;
-		if (coalesce_add(&a->co, 1, now))
-			send_occurrence(a, l->core.occurrence, coalesce_take(&a->co, now));
+		/* A level occurrence is owed an answer while the line is masked: never delayed
+		 * (as the Linux irqd's queue_events); coalescing only counts it. */
+		(void)coalesce_add(&a->co, 1, now);
+		a->first_ns = a->last_ns = now;
+		send_occurrence(a, l->core.occurrence, coalesce_take(&a->co, now));
 	}
 	act |= irqcore_fire_end(&l->core, n, 1, now);
 	apply(l, act);
@@ -187,6 +249,20 @@ static mach_msg_timeout_t deadlines(void)
 			apply(l, irqcore_deadline_end(&l->core, now));
 			d = irqcore_deadline(&l->core);
 		}
+		if (d < next)
+			next = d;
+	}
+	/* Coalescing timers: a batch due by time goes now; the earliest other deadline bounds the
+	 * receive timeout. */
+	for (unsigned i = 0; i < MAX_ATTS; i++) {
+		struct att *a = &atts[i];
+		if (!a->used || a->co.pending == 0)
+			continue;
+		if (coalesce_due(&a->co, now)) {
+			flush(a, now);
+			now = now_ns();
+		}
+		uint64_t d = coalesce_deadline(&a->co);
 		if (d < next)
 			next = d;
 	}
@@ -272,8 +348,11 @@ static void att_remove(struct att *a, bool died)
 
 kern_return_t do_irqd_attach(mach_port_t server, const_irqd_line_name_t line_name,
 			     mach_port_t attach_right, mach_port_t notify, uint32_t cookie,
-			     uint32_t flags, mach_port_t *handle)
+			     uint32_t flags, uint32_t co_usecs, uint32_t co_frames,
+			     uint32_t co_adaptive, mach_port_t *handle)
 {
+	struct coalesce_params cp = { .usecs = co_usecs, .frames = co_frames,
+				      .adaptive = co_adaptive != 0 };
 	struct line *l = line_by_name(line_name);
 	struct att *a = NULL;
 	kern_return_t kr;
@@ -299,6 +378,10 @@ kern_return_t do_irqd_attach(mach_port_t server, const_irqd_line_name_t line_nam
 		}
 	if (a == NULL) {
 		kr = KERN_RESOURCE_SHORTAGE;
+		goto refuse;
+	}
+	if (co_adaptive > 1 || coalesce_check_params(&cp)) {
+		kr = KERN_INVALID_VALUE;
 		goto refuse;
 	}
 	if (kernel_lazy && (kr = line_register(l)) != KERN_SUCCESS)
@@ -331,8 +414,8 @@ kern_return_t do_irqd_attach(mach_port_t server, const_irqd_line_name_t line_nam
 	a->mask_refs = 0;
 	a->own_notified = a->own_answered = 0;
 	irqcore_sharer_init(&a->sh);
-	struct coalesce_params off = { 0 };
-	coalesce_init(&a->co, &off, now_ns());
+	a->token = 0;
+	coalesce_init(&a->co, &cp, now_ns());
 	apply(l, irqcore_sharer_added(&l->core));
 	*handle = a->port;
 	return KERN_SUCCESS;
@@ -433,6 +516,135 @@ kern_return_t do_irqd_line_stats(mach_port_t server, const_irqd_line_name_t line
 	return KERN_SUCCESS;
 }
 
+kern_return_t do_irqd_set_coalesce(mach_port_t handle, uint32_t usecs, uint32_t frames,
+				   uint32_t adaptive)
+{
+	struct att *a = att_by_port(handle);
+	struct coalesce_params cp = { .usecs = usecs, .frames = frames, .adaptive = adaptive != 0 };
+	uint64_t now = now_ns();
+
+	if (a == NULL)
+		return MIG_BAD_ID;
+	if (adaptive > 1 || coalesce_check_params(&cp))
+		return KERN_INVALID_VALUE;
+	coalesce_set_params(&a->co, &cp, now);
+	if (coalesce_due(&a->co, now))
+		flush(a, now);
+	/* else: the next receive timeout is computed from coalesce_deadline (deadlines()) */
+	return KERN_SUCCESS;
+}
+
+kern_return_t do_irqd_line_info(mach_port_t server, uint32_t index, irqd_line_name_t name,
+				uint32_t *trigger, uint32_t *attachments)
+{
+	if (server != server_port)
+		return MIG_BAD_ID;
+	if (index >= nlines)
+		return KERN_INVALID_ARGUMENT;
+	struct line *l = &lines[index];
+	memset(name, 0, IRQD_LINE_NAME_MAX);
+	strcpy(name, l->name);
+	*trigger = l->edge ? IRQD_EDGE : IRQD_LEVEL;
+	*attachments = 0;
+	for (unsigned i = 0; i < MAX_ATTS; i++)
+		if (atts[i].used && atts[i].line == l)
+			(*attachments)++;
+	return KERN_SUCCESS;
+}
+
+static uint64_t token_seq;
+
+kern_return_t do_irqd_pass(mach_port_t handle, uint64_t *token)
+{
+	struct att *a = att_by_port(handle);
+
+	if (a == NULL)
+		return MIG_BAD_ID;
+	/* Not guessable in practice: the TSC, a sequence number and the slot, mixed. */
+	uint64_t t = mrt_rdtsc() ^ (++token_seq << 40) ^ ((uint64_t)(a - atts) << 56);
+	t ^= t >> 29;
+	t *= 0xbf58476d1ce4e5b9ull;
+	t ^= t >> 32;
+	a->token = t ? t : 1;
+	*token = a->token;
+	return KERN_SUCCESS;
+}
+
+kern_return_t do_irqd_accept(mach_port_t server, uint64_t token, mach_port_t notify,
+			     uint32_t cookie, mach_port_t *handle)
+{
+	struct att *a = NULL;
+	mach_port_t self = mach_task_self(), port, old_notify;
+	bool old_shared = false, new_known = false;
+	kern_return_t kr;
+
+	if (server != server_port)
+		kr = MIG_BAD_ID;
+	else if (!MACH_PORT_VALID(notify))
+		kr = KERN_INVALID_ARGUMENT;
+	else {
+		for (unsigned i = 0; i < MAX_ATTS; i++)
+			if (token && atts[i].used && atts[i].token == token)
+				a = &atts[i];
+		kr = a ? KERN_SUCCESS : KERN_INVALID_ARGUMENT;
+	}
+	if (kr == KERN_SUCCESS)
+		kr = mach_port_allocate(self, MACH_PORT_RIGHT_RECEIVE, &port);
+	if (kr == KERN_SUCCESS) {
+		for (unsigned i = 0; i < MAX_ATTS; i++)
+			if (atts[i].used && atts[i].notify == notify)
+				new_known = true;
+		if (!new_known) {
+			mach_port_t prev = MACH_PORT_NULL;
+			kr = mach_port_request_notification(self, notify, MACH_NOTIFY_DEAD_NAME, 1,
+							    dead_port, MACH_MSG_TYPE_MAKE_SEND_ONCE,
+							    &prev);
+			if (kr != KERN_SUCCESS)
+				(void)mach_port_destroy(self, port);
+			else if (MACH_PORT_VALID(prev))
+				(void)mach_port_deallocate(self, prev);
+		}
+	}
+	if (kr != KERN_SUCCESS) {
+		if (MACH_PORT_VALID(notify))
+			(void)mach_port_deallocate(self, notify);
+		return kr;
+	}
+	/* The old holder loses the attachment: its handle port goes, its notify right too. */
+	old_notify = a->notify;
+	(void)mach_port_destroy(self, a->port);
+	a->port = port;
+	(void)mach_port_move_member(self, port, port_set);
+	a->notify = notify;
+	a->cookie = cookie;
+	a->token = 0;
+	for (unsigned i = 0; i < MAX_ATTS; i++)
+		if (atts[i].used && atts[i].notify == old_notify)
+			old_shared = true;
+	if (old_notify != notify) {
+		if (!old_shared) {
+			mach_port_t prev = MACH_PORT_NULL;
+			(void)mach_port_request_notification(self, old_notify, MACH_NOTIFY_DEAD_NAME,
+							     0, MACH_PORT_NULL,
+							     MACH_MSG_TYPE_MAKE_SEND_ONCE, &prev);
+			if (MACH_PORT_VALID(prev))
+				(void)mach_port_deallocate(self, prev);
+		}
+		(void)mach_port_deallocate(self, old_notify);
+	} else {
+		(void)mach_port_deallocate(self, old_notify); /* one reference per attachment */
+	}
+	*handle = port;
+	/* An occurrence owed by the old holder: notified again, to the holder now (Linux do_pass). */
+	if (a->sh.awaited && a->line->core.in_service && a->sh.notified_occ == a->line->core.occurrence)
+		send_occurrence(a, a->sh.notified_occ, 1);
+	/* A pending coalesced batch now flows to the new holder (at its deadline, or now). */
+	if (a->co.pending && coalesce_due(&a->co, now_ns()))
+		flush(a, now_ns());
+	printf("irqd: line %s: attachment passed, new handle %u\n", a->line->name, (unsigned)port);
+	return KERN_SUCCESS;
+}
+
 /* A client's notify port died: all its attachments go, their answers count as given. */
 static void client_died(mach_port_t name)
 {
@@ -495,6 +707,10 @@ static int add_line(const char *spec)
 	}
 	if (irq <= 0 || irq >= 16)
 		return -1;
+	{
+		const char *sfx = strrchr(spec, ':');
+		l->edge = sfx && strcmp(sfx, ":edge") == 0;
+	}
 	l->irq = irq;
 	if (!kernel_lazy && line_register(l) != KERN_SUCCESS)
 		return -1;
@@ -502,10 +718,12 @@ static int add_line(const char *spec)
 	    mach_port_insert_right(mach_task_self(), l->attach_port, l->attach_port,
 				   MACH_MSG_TYPE_MAKE_SEND))
 		return -1;
-	irqcore_line_init(&l->core, IRQCORE_LEVEL, deadline_ns);
+	irqcore_line_init(&l->core, l->edge ? IRQCORE_EDGE : IRQCORE_LEVEL, deadline_ns);
 	hist_init(&l->service);
 	nlines++;
-	printf("irqd: line %s = kernel irq %d (level, shared acknowledgment%s)\n", l->name, irq,
+	printf("irqd: line %s = kernel irq %d (%s%s)\n", l->name, irq,
+	       l->edge ? "edge: each notification an event, acked at once"
+		       : "level, shared acknowledgment",
 	       kernel_lazy ? "; registered while attached" : "");
 	return 0;
 }
