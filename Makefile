@@ -46,7 +46,8 @@ CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omeg
 		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
-		drivers/vhost-user/vhost_user.c drivers/virtio-pci/virtio_pci.c util/vfio.c \
+		drivers/vhost-user/vhost_user.c drivers/virtio-pci/virtio_pci.c \
+		drivers/virtio-pci/modern.c util/vfio.c \
 		drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c drivers/virtio-net/virtio_net.c
 PEER_SRC     := peers/peer.c
 IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c

@@ -3,6 +3,7 @@
  * Section numbers are the virtio 1.2 specification's.
  */
 #include "virtio_pci.h"
+#include "modern.h"
 
 #include <errno.h>
 #include <linux/vfio.h>
@@ -18,34 +19,6 @@
 #include "../virtio/virtio.h"
 #include "util/vfio.h"
 
-/* §4.1.4: vendor-specific capabilities (PCI capability id 0x09) say where the structures are */
-#define PCI_CAP_LIST 0x34
-#define PCI_CAP_ID_VNDR 0x09
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-
-/* §4.1.4.3: struct virtio_pci_common_cfg */
-#define COMMON_DFSELECT 0x00
-#define COMMON_DF 0x04
-#define COMMON_GFSELECT 0x08
-#define COMMON_GF 0x0c
-#define COMMON_MSIX 0x10
-#define COMMON_NUMQ 0x12
-#define COMMON_STATUS 0x14
-#define COMMON_CFGGENERATION 0x15
-#define COMMON_Q_SELECT 0x16
-#define COMMON_Q_SIZE 0x18
-#define COMMON_Q_MSIX 0x1a
-#define COMMON_Q_ENABLE 0x1c
-#define COMMON_Q_NOFF 0x1e
-#define COMMON_Q_DESCLO 0x20
-#define COMMON_Q_AVAILLO 0x28
-#define COMMON_Q_USEDLO 0x30
-#define VIRTIO_MSI_NO_VECTOR 0xffff
-
-#define VP_MAX_QUEUES 64
 /* The arena's place in our address space, and so on the device's side of the IOMMU: low, where
  * every IOMMU reaches (QEMU's intel-iommu translates 39 bits). */
 #define ARENA_HINT 0x40000000ul
@@ -55,10 +28,7 @@ struct vp_dev {
 	struct vfio_device vfio;
 	struct pci_device *pci;
 	void *bar[6];
-	volatile uint8_t *common, *device_cfg;
-	volatile uint8_t *notify_base, *isr;
-	uint32_t notify_mult;
-	volatile uint16_t *notify[VP_MAX_QUEUES];
+	struct vpci regs;
 	uint32_t vectors;       /* MSI-X table size: vector 0 unused, queue i on vector i + 1 */
 	bool intx;              /* no MSI-X (or too few vectors): every queue on INTx */
 	int unmask_fd;          /* INTx: VFIO unmasks when it is written (irqd does, after answers) */
@@ -70,102 +40,17 @@ static struct vp_dev *vp(struct virtio_dev *d)
 	return (struct vp_dev *)d;
 }
 
-static uint8_t rd8(struct vp_dev *v, unsigned off)
-{
-	return v->common[off];
-}
-static uint16_t rd16(struct vp_dev *v, unsigned off)
-{
-	return *(volatile uint16_t *)(v->common + off);
-}
-static uint32_t rd32(struct vp_dev *v, unsigned off)
-{
-	return *(volatile uint32_t *)(v->common + off);
-}
-static void wr8(struct vp_dev *v, unsigned off, uint8_t x)
-{
-	v->common[off] = x;
-}
-static void wr16(struct vp_dev *v, unsigned off, uint16_t x)
-{
-	*(volatile uint16_t *)(v->common + off) = x;
-}
-static void wr32(struct vp_dev *v, unsigned off, uint32_t x)
-{
-	*(volatile uint32_t *)(v->common + off) = x;
-}
-/* §4.1.3.1: 64-bit fields as two 32-bit writes, low part first */
-static void wr64(struct vp_dev *v, unsigned off, uint64_t x)
-{
-	wr32(v, off, (uint32_t)x);
-	wr32(v, off + 4, (uint32_t)(x >> 32));
-}
-
-/* §4.1.4.3.2: writing 0 resets; the reset is done when the status reads 0 again. */
-static int vp_reset(struct vp_dev *v)
-{
-	wr8(v, COMMON_STATUS, 0);
-	for (int i = 0; i < 100000; i++)
-		if (rd8(v, COMMON_STATUS) == 0)
-			return 0;
-	return virtio_fail(&v->dev, -ETIMEDOUT, "%s: the device does not finish its reset",
-			   v->dev.name);
-}
-
-/* §3.1.1 steps 1-6. The device must translate its DMA through the IOMMU
- * (VIRTIO_F_ACCESS_PLATFORM): without it, it would take our addresses as physical ones. */
+/* §3.1.1: the device must translate its DMA through the IOMMU (VIRTIO_F_ACCESS_PLATFORM):
+ * without it, it would take our addresses as physical ones. */
 static int vp_negotiate(struct virtio_dev *d, uint64_t wanted, uint64_t required)
 {
-	struct vp_dev *v = vp(d);
-	int r = vp_reset(v);
-	if (r < 0)
-		return r;
-	wr8(v, COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr8(v, COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr32(v, COMMON_DFSELECT, 0);
-	uint64_t offered = rd32(v, COMMON_DF);
-	wr32(v, COMMON_DFSELECT, 1);
-	offered |= (uint64_t)rd32(v, COMMON_DF) << 32;
-	required |= 1ull << VIRTIO_F_ACCESS_PLATFORM;
-	uint64_t f = offered & (wanted | required);
-	if ((f & required) != required) {
-		wr8(v, COMMON_STATUS, VIRTIO_STATUS_FAILED);
-		if (!(offered & (1ull << VIRTIO_F_ACCESS_PLATFORM)))
-			return virtio_fail(d, -ENOTSUP, "%s: the device does not translate its DMA "
-					   "through the IOMMU (no VIRTIO_F_ACCESS_PLATFORM; QEMU: "
-					   "iommu_platform=on)", d->name);
-		return virtio_fail(d, -ENOTSUP, "%s: the device lacks features 0x%llx", d->name,
-				   (unsigned long long)(required & ~offered));
-	}
-	wr32(v, COMMON_GFSELECT, 0);
-	wr32(v, COMMON_GF, (uint32_t)f);
-	wr32(v, COMMON_GFSELECT, 1);
-	wr32(v, COMMON_GF, (uint32_t)(f >> 32));
-	uint8_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	wr8(v, COMMON_STATUS, st);
-	if (!(rd8(v, COMMON_STATUS) & VIRTIO_STATUS_FEATURES_OK)) {
-		wr8(v, COMMON_STATUS, VIRTIO_STATUS_FAILED);
-		return virtio_fail(d, -ENOTSUP, "%s: the device refused features 0x%llx", d->name,
-				   (unsigned long long)f);
-	}
-	wr16(v, COMMON_MSIX, VIRTIO_MSI_NO_VECTOR); /* no configuration-change interrupts */
-	d->features = f;
-	return 0;
+	return vpci_negotiate(d, &vp(d)->regs, wanted,
+			      required | (1ull << VIRTIO_F_ACCESS_PLATFORM), 0);
 }
 
-/* §4.1.4.3.1: read until the configuration generation is the same before and after. */
 static int vp_read_config(struct virtio_dev *d, void *buf, uint32_t len)
 {
-	struct vp_dev *v = vp(d);
-	if (!v->device_cfg)
-		return virtio_fail(d, -ENOTSUP, "%s: no device configuration structure", d->name);
-	uint8_t gen;
-	do {
-		gen = rd8(v, COMMON_CFGGENERATION);
-		for (uint32_t i = 0; i < len; i++)
-			((uint8_t *)buf)[i] = v->device_cfg[i];
-	} while (gen != rd8(v, COMMON_CFGGENERATION));
-	return 0;
+	return vpci_read_config(d, &vp(d)->regs, buf, len);
 }
 
 /* §4.1.5.1.3: size, ring addresses, MSI-X vector (whose trigger is the call eventfd), enable.
@@ -173,58 +58,32 @@ static int vp_read_config(struct virtio_dev *d, void *buf, uint32_t len)
 static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 {
 	struct vp_dev *v = vp(d);
-	uint16_t q = vq->index, vector = (uint16_t)(q + 1);
-	if (q >= rd16(v, COMMON_NUMQ) || q >= VP_MAX_QUEUES)
-		return virtio_fail(d, -EINVAL, "%s: no queue %u (the device has %u)", d->name, q,
-				   rd16(v, COMMON_NUMQ));
-
-	wr16(v, COMMON_Q_SELECT, q);
-	uint16_t max = rd16(v, COMMON_Q_SIZE);
-	if (vq->num > max)
-		return virtio_fail(d, -EINVAL, "%s: queue %u holds at most %u entries, not %u",
-				   d->name, q, max, vq->num);
-	wr16(v, COMMON_Q_SIZE, vq->num);
-	wr64(v, COMMON_Q_DESCLO, virtq_desc_addr(vq));
-	wr64(v, COMMON_Q_AVAILLO, virtq_avail_addr(vq));
-	wr64(v, COMMON_Q_USEDLO, virtq_used_addr(vq));
+	uint16_t q = vq->index, vector = v->intx ? VPCI_NO_VECTOR : (uint16_t)(q + 1);
 	int r = 0;
 	if (v->intx && q == 0)
 		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_INTX_IRQ_INDEX, 0, 1, &call_fd);
 	if (v->intx && q == 0 && r == 0)
 		r = vfio_intx_unmask_eventfd(&v->vfio, v->unmask_fd);
-	if (r < 0)
-		return virtio_fail(d, r, "%s: INTx: %s", d->name, strerror(-r));
-	if (!v->intx) {
+	/* the vector's trigger before the device is told to use it */
+	if (!v->intx && vector < v->vectors)
 		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, vector, 1, &call_fd);
-		if (r < 0)
-			return virtio_fail(d, r, "%s: MSI-X vector %u: %s", d->name, vector,
-					   strerror(-r));
-		wr16(v, COMMON_Q_MSIX, vector);
-		if (rd16(v, COMMON_Q_MSIX) != vector)
-			return virtio_fail(d, -EIO, "%s: queue %u refused MSI-X vector %u", d->name,
-					   q, vector);
-	}
-	/* §4.1.4.4: the queue's doorbell */
-	v->notify[q] = (volatile uint16_t *)(v->notify_base +
-					     (uint32_t)rd16(v, COMMON_Q_NOFF) * v->notify_mult);
-	wr16(v, COMMON_Q_ENABLE, 1);
-	return 0;
+	if (r < 0)
+		return virtio_fail(d, r, "%s: queue %u's interrupt: %s", d->name, q, strerror(-r));
+	r = vpci_queue(d, &v->regs, vq, virtq_desc_addr(vq), virtq_avail_addr(vq),
+		       virtq_used_addr(vq), vector);
+	if (r == 0)
+		vpci_queue_enable(&v->regs, q);
+	return r;
 }
 
-/* §4.1.5.2: the queue's index written to its doorbell (virtq_publish has already fenced the
- * ring updates before deciding to notify). */
 static void vp_notify(struct virtio_dev *d, struct virtq *vq)
 {
-	*vp(d)->notify[vq->index] = vq->index;
+	vpci_notify(&vp(d)->regs, vq->index);
 }
 
 static int vp_driver_ok(struct virtio_dev *d)
 {
-	struct vp_dev *v = vp(d);
-	wr8(v, COMMON_STATUS, rd8(v, COMMON_STATUS) | VIRTIO_STATUS_DRIVER_OK);
-	if (rd8(v, COMMON_STATUS) & VIRTIO_STATUS_NEEDS_RESET)
-		return virtio_fail(d, -EIO, "%s: the device needs a reset", d->name);
-	return 0;
+	return vpci_driver_ok(d, &vp(d)->regs);
 }
 
 static int vp_irq_unmask_fd(struct virtio_dev *d)
@@ -236,8 +95,7 @@ static int vp_irq_unmask_fd(struct virtio_dev *d)
  * configuration. */
 static int vp_irq_ack(struct virtio_dev *d)
 {
-	struct vp_dev *v = vp(d);
-	return v->isr ? (*v->isr & 3) : 0;
+	return vpci_isr(&vp(d)->regs);
 }
 
 static int vp_watch_fd(struct virtio_dev *d)
@@ -255,8 +113,8 @@ static int vp_reconnect(struct virtio_dev *d, int timeout_ms)
 static void vp_close(struct virtio_dev *d)
 {
 	struct vp_dev *v = vp(d);
-	if (v->common)
-		vp_reset(v);
+	if (v->regs.common)
+		vpci_reset(d, &v->regs);
 	if (v->vfio.device >= 0)
 		vfio_irq_triggers(&v->vfio, v->intx ? VFIO_PCI_INTX_IRQ_INDEX : VFIO_PCI_MSIX_IRQ_INDEX,
 				  0, 0, NULL);
@@ -287,10 +145,23 @@ static const struct virtio_transport_ops virtio_pci_ops = {
 	.irq_ack = vp_irq_ack,
 };
 
-/* Where a capability's structure is, with its BAR mapped (once). */
-static volatile uint8_t *cap_struct(struct vp_dev *v, uint8_t bar, uint32_t offset,
-				    uint32_t length)
+/* The function as vpci_find reaches it: configuration space and BARs through libpciaccess. */
+static uint32_t cfg_read(void *ctx, unsigned offset, unsigned size)
 {
+	struct vp_dev *v = ctx;
+	uint8_t b = 0;
+	uint16_t w = 0;
+	uint32_t l = 0;
+	if (size == 1)
+		return pci_device_cfg_read_u8(v->pci, &b, offset) == 0 ? b : 0;
+	if (size == 2)
+		return pci_device_cfg_read_u16(v->pci, &w, offset) == 0 ? w : 0;
+	return pci_device_cfg_read_u32(v->pci, &l, offset) == 0 ? l : 0;
+}
+
+static volatile uint8_t *bar_map(void *ctx, unsigned bar, uint32_t offset, uint32_t length)
+{
+	struct vp_dev *v = ctx;
 	if (bar > 5 || !v->pci->regions[bar].size ||
 	    (uint64_t)offset + length > v->pci->regions[bar].size)
 		return NULL;
@@ -299,40 +170,6 @@ static volatile uint8_t *cap_struct(struct vp_dev *v, uint8_t bar, uint32_t offs
 				 PCI_DEV_MAP_FLAG_WRITABLE, &v->bar[bar]) != 0)
 		return NULL;
 	return (volatile uint8_t *)v->bar[bar] + offset;
-}
-
-/* §4.1.4: the first common, notify and device configuration capabilities. */
-static int find_structures(struct vp_dev *v)
-{
-	uint8_t at = 0;
-	pci_device_cfg_read_u8(v->pci, &at, PCI_CAP_LIST);
-	for (int guard = 0; at >= 0x40 && guard < 48; guard++) {
-		uint8_t id, next, type, bar;
-		uint32_t offset, length;
-		pci_device_cfg_read_u8(v->pci, &id, at);
-		pci_device_cfg_read_u8(v->pci, &next, at + 1);
-		if (id == PCI_CAP_ID_VNDR) {
-			pci_device_cfg_read_u8(v->pci, &type, at + 3);
-			pci_device_cfg_read_u8(v->pci, &bar, at + 4);
-			pci_device_cfg_read_u32(v->pci, &offset, at + 8);
-			pci_device_cfg_read_u32(v->pci, &length, at + 12);
-			if (type == VIRTIO_PCI_CAP_COMMON_CFG && !v->common)
-				v->common = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_DEVICE_CFG && !v->device_cfg)
-				v->device_cfg = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_ISR_CFG && !v->isr)
-				v->isr = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_NOTIFY_CFG && !v->notify_base) {
-				v->notify_base = cap_struct(v, bar, offset, length);
-				pci_device_cfg_read_u32(v->pci, &v->notify_mult, at + 16);
-			}
-		}
-		at = next;
-	}
-	if (!v->common || !v->notify_base)
-		return virtio_fail(&v->dev, -ENODEV, "%s: not a modern virtio-pci device (no common "
-				   "or notify capability it can map)", v->dev.name);
-	return 0;
 }
 
 /* The arena low in our address space (ARENA_HINT onwards), given to the device at the same
@@ -377,18 +214,19 @@ static int vp_open(struct vp_dev *v, const char *bdf, size_t arena_size)
 	int r = vfio_device_open(&v->vfio, bdf, why, sizeof(why));
 	if (r < 0)
 		return virtio_fail(&v->dev, r, "%s: %s", v->dev.name, why);
-	if ((r = find_structures(v)) < 0 || (r = map_arena(v, arena_size)) < 0)
+	struct vpci_bus pci = { .cfg_read = cfg_read, .bar = bar_map, .ctx = v };
+	if ((r = vpci_find(&v->dev, &v->regs, &pci)) < 0 || (r = map_arena(v, arena_size)) < 0)
 		return r;
 	/* MSI-X on, every vector without a trigger yet (queue_start gives each its eventfd):
 	 * the device accepts a queue's vector only while MSI-X is enabled. Without MSI-X (or
 	 * with too few vectors for a queue each), INTx. */
 	v->vectors = vfio_irq_count(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX);
-	uint16_t queues = rd16(v, COMMON_NUMQ);
+	uint16_t queues = vpci_num_queues(&v->regs);
 	/* the device's DMA (and MSI-X messages) need bus mastering */
 	if ((r = vfio_bus_master(&v->vfio)) < 0)
 		return virtio_fail(&v->dev, r, "%s: bus mastering: %s", v->dev.name, strerror(-r));
 	if (v->vectors < (uint32_t)queues + 1u) {
-		if (!v->isr || !vfio_irq_count(&v->vfio, VFIO_PCI_INTX_IRQ_INDEX))
+		if (!vfio_irq_count(&v->vfio, VFIO_PCI_INTX_IRQ_INDEX))
 			return virtio_fail(&v->dev, -ENOTSUP, "%s: %u MSI-X vectors for %u queues, "
 					   "and no INTx", v->dev.name, v->vectors, queues);
 		v->intx = true;
