@@ -373,7 +373,7 @@ int irqd_handle_line(struct irqd_client *c, uint32_t handle)
 int irqd_line_stats(struct irqd_client *c, const char *line, struct irqd_line_stats *st)
 {
 	uint64_t knotes, kacks, early, dead;
-	uint32_t sharers;
+	uint32_t sharers, flags;
 	kern_return_t kr;
 
 	if (c == NULL || line == NULL || st == NULL || strlen(line) >= IRQD_LINE_NAME_MAX)
@@ -381,13 +381,15 @@ int irqd_line_stats(struct irqd_client *c, const char *line, struct irqd_line_st
 	memset(st, 0, sizeof(*st));
 	kr = rpc_irqd_line_stats(c->server, line, &st->raised, &st->delivered, &st->handled,
 				 &st->not_mine, &st->unhandled, &st->stalls, &knotes, &kacks,
-				 &early, &dead, &sharers);
+				 &early, &dead, &sharers, &st->disables, &flags);
 	if (kr == KERN_INVALID_ARGUMENT)
 		return fail(ENOENT, "irqd_line_stats: no line %s", line);
 	if (kr != KERN_SUCCESS)
 		return rpc_fail(kr, EIO, "irqd_line_stats");
 	st->trigger = IRQD_LEVEL;
 	st->attachments = sharers;
+	st->flags = flags;
+	st->masked_now = (flags & IRQD_LINE_MASKED) != 0;
 	st->id = IRQD_LINE_BY_NAME;
 	snprintf(st->name, sizeof(st->name), "%s", line);
 	return ok();
@@ -405,13 +407,13 @@ int irqd_line_lookup(struct irqd_client *c, const char *name, struct irqd_line_d
 int irqd_line_next(struct irqd_client *c, const struct irqd_line_desc *prev,
 		   struct irqd_line_desc *d)
 {
-	uint32_t index = prev ? prev->id + 1 : 0, trigger, atts;
+	uint32_t index = prev ? prev->id + 1 : 0, trigger, atts, flags;
 	irqd_line_name_t name;
 	kern_return_t kr;
 
 	if (c == NULL || d == NULL)
 		return fail(EINVAL, "irqd_line_next: null argument");
-	kr = rpc_irqd_line_info(c->server, index, name, &trigger, &atts);
+	kr = rpc_irqd_line_info(c->server, index, name, &trigger, &atts, &flags);
 	if (kr == KERN_INVALID_ARGUMENT)
 		return fail(ENOENT, "irqd_line_next: no line after %u", index);
 	if (kr != KERN_SUCCESS)
@@ -420,6 +422,7 @@ int irqd_line_next(struct irqd_client *c, const struct irqd_line_desc *prev,
 	d->id = index;
 	d->trigger = trigger == IRQD_EDGE ? IRQD_EDGE : IRQD_LEVEL;
 	d->attachments = atts;
+	d->flags = flags;
 	snprintf(d->name, sizeof(d->name), "%s", name);
 	snprintf(d->source, sizeof(d->source), "mach-irq");
 	return ok();
@@ -500,10 +503,22 @@ int irqd_line_coalesce(struct irqd_client *c, const char *line,
 	return UNSUPPORTED("irqd_line_coalesce");
 }
 
+/* The re-enable after a storm. On Mach the "admin right" is the line's attach right: the one
+ * irqd registered in this task (slot 1), so a client can enable only its own line. */
 int irqd_line_enable(struct irqd_client *c, const char *line)
 {
-	(void)c, (void)line;
-	return UNSUPPORTED("irqd_line_enable");
+	kern_return_t kr;
+
+	if (c == NULL || line == NULL || strlen(line) >= IRQD_LINE_NAME_MAX)
+		return fail(EINVAL, "irqd_line_enable: bad arguments");
+	kr = rpc_irqd_line_enable(c->server, line, c->attach_right);
+	if (kr == KERN_INVALID_ARGUMENT)
+		return fail(ENOENT, "irqd_line_enable: no line %s", line);
+	if (kr == KERN_NO_ACCESS)
+		return fail(EPERM, "irqd_line_enable: no attach right for line %s", line);
+	if (kr != KERN_SUCCESS)
+		return rpc_fail(kr, EIO, "irqd_line_enable");
+	return ok();
 }
 
 int irqd_client_stats(struct irqd_client *c, uint32_t index, struct irqd_client_stats *st)

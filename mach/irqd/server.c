@@ -344,6 +344,12 @@ static void att_remove(struct att *a, bool died)
 		line_release(l);
 }
 
+/* IRQD_LINE_* of a line (the Linux protocol's flags). */
+static uint32_t line_flags(const struct line *l)
+{
+	return (l->core.masked ? IRQD_LINE_MASKED : 0u) | (l->core.disabled ? IRQD_LINE_DISABLED : 0u);
+}
+
 /* MIG server routines (mach/irqd.defs). */
 
 kern_return_t do_irqd_attach(mach_port_t server, const_irqd_line_name_t line_name,
@@ -482,7 +488,8 @@ kern_return_t do_irqd_line_stats(mach_port_t server, const_irqd_line_name_t line
 				 uint64_t *raised, uint64_t *delivered, uint64_t *handled,
 				 uint64_t *not_mine, uint64_t *unhandled, uint64_t *stalls,
 				 uint64_t *kernel_notifications, uint64_t *kernel_acks,
-				 uint64_t *early_acks, uint64_t *dead_clients, uint32_t *sharers)
+				 uint64_t *early_acks, uint64_t *dead_clients, uint32_t *sharers,
+				 uint64_t *disables, uint32_t *flags)
 {
 	struct line *l = line_by_name(line_name);
 
@@ -500,6 +507,8 @@ kern_return_t do_irqd_line_stats(mach_port_t server, const_irqd_line_name_t line
 	*kernel_acks = l->kernel_acks;
 	*early_acks = l->early_acks;
 	*dead_clients = l->dead_clients;
+	*disables = l->core.n.disables;
+	*flags = line_flags(l);
 	*sharers = 0;
 	for (unsigned i = 0; i < MAX_ATTS; i++)
 		if (atts[i].used && atts[i].line == l)
@@ -535,7 +544,7 @@ kern_return_t do_irqd_set_coalesce(mach_port_t handle, uint32_t usecs, uint32_t 
 }
 
 kern_return_t do_irqd_line_info(mach_port_t server, uint32_t index, irqd_line_name_t name,
-				uint32_t *trigger, uint32_t *attachments)
+				uint32_t *trigger, uint32_t *attachments, uint32_t *flags)
 {
 	if (server != server_port)
 		return MIG_BAD_ID;
@@ -545,10 +554,38 @@ kern_return_t do_irqd_line_info(mach_port_t server, uint32_t index, irqd_line_na
 	memset(name, 0, IRQD_LINE_NAME_MAX);
 	strcpy(name, l->name);
 	*trigger = l->edge ? IRQD_EDGE : IRQD_LEVEL;
+	*flags = line_flags(l);
 	*attachments = 0;
 	for (unsigned i = 0; i < MAX_ATTS; i++)
 		if (atts[i].used && atts[i].line == l)
 			(*attachments)++;
+	return KERN_SUCCESS;
+}
+
+/* The administrator's re-enable after a storm: irqcore_enable, then its action (the unmask acks
+ * the kernel notification held since the disable). Needs the line's attach right, checked as in
+ * do_irqd_attach. */
+kern_return_t do_irqd_line_enable(mach_port_t server, const_irqd_line_name_t line_name,
+				  mach_port_t attach_right)
+{
+	struct line *l = line_by_name(line_name);
+	kern_return_t kr = KERN_SUCCESS;
+
+	if (server != server_port)
+		kr = MIG_BAD_ID;
+	else if (l == NULL)
+		kr = KERN_INVALID_ARGUMENT;
+	else if (!MACH_PORT_VALID(attach_right) || attach_right != l->attach_port)
+		kr = KERN_NO_ACCESS;
+	if (MACH_PORT_VALID(attach_right))
+		(void)mach_port_deallocate(mach_task_self(), attach_right);
+	if (kr != KERN_SUCCESS)
+		return kr;
+	bool was = l->core.disabled;
+	unsigned act = irqcore_enable(&l->core);
+	printf("irqd: line %s: enabled%s%s\n", l->name, was ? " (was disabled by the storm rule)" : "",
+	       (act & IRQCORE_ACT_UNMASK) && l->kernel_held ? ", held kernel notification acked" : "");
+	apply(l, act);
 	return KERN_SUCCESS;
 }
 

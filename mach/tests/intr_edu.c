@@ -10,6 +10,7 @@
  * with the TSC calibrated against the kernel clock), and tells QEMU pass or fail.
  */
 #include <mrt/mrt.h>
+#include <mrt/test.h>
 #include <device/device_types.h>
 
 #define EDU_VENDOR 0x1234
@@ -21,23 +22,6 @@
 #define EDU_INTR_ACK 0x64
 #define WAIT_MS 2000		/* per notification: far beyond any TCG latency */
 
-static int failures;
-
-static void check(int ok, const char *what)
-{
-	if (!ok) {
-		printf("intr_edu: FAILED: %s\n", what);
-		failures++;
-	}
-}
-
-static _Noreturn void verdict(const char *detail)
-{
-	int pass = failures == 0;
-
-	printf("MACHTEST intr_edu %s %s\n", pass ? "PASS" : "FAIL", detail);
-	mrt_exit_qemu(pass ? MRT_QEMU_PASS : MRT_QEMU_FAIL);
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -52,6 +36,7 @@ static uint64_t to_ns(uint64_t cycles, uint64_t hz)
 
 int main(int argc, char **argv)
 {
+	mrt_test.name = mrt_test.who = "intr_edu";
 	unsigned n = 100;
 	uint16_t bdf;
 	uint64_t bar, size, hz;
@@ -64,19 +49,19 @@ int main(int argc, char **argv)
 	if (argc > MRT_FIRST_ARG)
 		n = (unsigned)strtoul(argv[MRT_FIRST_ARG], NULL, 0);
 	if (n == 0 || n > 1000000) {
-		check(0, "the count must be 1..1000000");
-		verdict("(bad arguments)");
+		mrt_check(0, "the count must be 1..1000000");
+		mrt_verdict("(bad arguments)");
 	}
 
 	kr = mrt_pci_init();
 	if (kr != KERN_SUCCESS) {
 		printf("intr_edu: i386_io_perm for 0xcf8-0xcff: %d\n", kr);
-		check(0, "I/O permission for PCI configuration space");
-		verdict("(no PCI access)");
+		mrt_check(0, "I/O permission for PCI configuration space");
+		mrt_verdict("(no PCI access)");
 	}
 	if (mrt_pci_find(EDU_VENDOR, EDU_DEVICE, 0, &bdf) != 0) {
-		check(0, "no edu device (1234:11e8) on any bus: run with -device edu");
-		verdict("(no device)");
+		mrt_check(0, "no edu device (1234:11e8) on any bus: run with -device edu");
+		mrt_verdict("(no device)");
 	}
 	uint16_t cmd = mrt_pci_read16(bdf, MRT_PCI_COMMAND);
 	uint8_t line = mrt_pci_read8(bdf, MRT_PCI_INTERRUPT_LINE);
@@ -84,14 +69,14 @@ int main(int argc, char **argv)
 	printf("intr_edu: edu at %02x:%02x.%x, command 0x%04x, interrupt pin %u line %u\n",
 	       MRT_PCI_BUS(bdf), MRT_PCI_DEV(bdf), MRT_PCI_FN(bdf), cmd, pin, line);
 	if (mrt_pci_bar(bdf, 0, &bar, &size, &flags) != 0 || (flags & 1)) {
-		check(0, "BAR0 is not a memory BAR");
-		verdict("(no BAR0)");
+		mrt_check(0, "BAR0 is not a memory BAR");
+		mrt_verdict("(no BAR0)");
 	}
 	printf("intr_edu: BAR0 at 0x%llx, %llu KiB\n", (unsigned long long)bar,
 	       (unsigned long long)(size >> 10));
 	if (pin == 0 || line == 0 || line >= 16) {
-		check(0, "no usable INTx line in config register 0x3c");
-		verdict("(no INTx)");
+		mrt_check(0, "no usable INTx line in config register 0x3c");
+		mrt_verdict("(no INTx)");
 	}
 	/* Memory decoding on, INTx not disabled (MSI stays off: the device uses INTx). */
 	cmd = (uint16_t)((cmd | MRT_PCI_CMD_MEM) & ~MRT_PCI_CMD_INTX_DISABLE);
@@ -100,15 +85,15 @@ int main(int argc, char **argv)
 	kr = mrt_mmio_map(bar, (size_t)size, &mmio);
 	if (kr != KERN_SUCCESS) {
 		printf("intr_edu: mapping BAR0 through the mem device: %d\n", kr);
-		check(0, "device_map + vm_map of BAR0");
-		verdict("(no MMIO)");
+		mrt_check(0, "device_map + vm_map of BAR0");
+		mrt_verdict("(no MMIO)");
 	}
 	id = mrt_mmio_read32(mmio, EDU_ID);
 	mrt_mmio_write32(mmio, EDU_LIVENESS, 0x12345678u);
 	uint32_t live = mrt_mmio_read32(mmio, EDU_LIVENESS);
 	printf("intr_edu: BAR0 mapped at %p, id 0x%08x, liveness 0x%08x\n", (void *)mmio, id, live);
-	check((id & 0xff) == 0xed, "edu id register");
-	check(live == ~0x12345678u, "edu liveness register");
+	mrt_check((id & 0xff) == 0xed, "edu id register");
+	mrt_check(live == ~0x12345678u, "edu liveness register");
 	/* Nothing may be pending before the registration. */
 	uint32_t st = mrt_mmio_read32(mmio, EDU_INTR_STATUS);
 	if (st != 0)
@@ -117,8 +102,8 @@ int main(int argc, char **argv)
 	kr = mrt_irq_register(&irq, line);
 	if (kr != KERN_SUCCESS) {
 		printf("intr_edu: device_intr_register(irq, %u): %d\n", line, kr);
-		check(0, "registration on the irq device");
-		verdict("(no registration)");
+		mrt_check(0, "registration on the irq device");
+		mrt_verdict("(no registration)");
 	}
 	printf("intr_edu: registered for IRQ %u on the irq device\n", line);
 
@@ -127,8 +112,8 @@ int main(int argc, char **argv)
 
 	uint64_t *lat = calloc(n, sizeof(*lat));
 	if (lat == NULL) {
-		check(0, "memory for the samples");
-		verdict("(no memory)");
+		mrt_check(0, "memory for the samples");
+		mrt_verdict("(no memory)");
 	}
 	unsigned got = 0, bad_status = 0, bad_ack = 0;
 	for (unsigned i = 0; i < n; i++) {
@@ -158,11 +143,11 @@ int main(int argc, char **argv)
 		mrt_irq_ack(&irq);
 	}
 	printf("intr_edu: raised %u, received %u, extra %u\n", n, got, extra);
-	check(got == n, "one notification per raised interrupt");
-	check(extra == 0, "no notification beyond the raised interrupts");
-	check(bad_status == 0, "status register held exactly the raised bit");
-	check(bad_ack == 0, "device_intr_ack succeeded");
-	check(mrt_mmio_read32(mmio, EDU_INTR_STATUS) == 0, "status clear at the end");
+	mrt_check(got == n, "one notification per raised interrupt");
+	mrt_check(extra == 0, "no notification beyond the raised interrupts");
+	mrt_check(bad_status == 0, "status register held exactly the raised bit");
+	mrt_check(bad_ack == 0, "device_intr_ack succeeded");
+	mrt_check(mrt_mmio_read32(mmio, EDU_INTR_STATUS) == 0, "status clear at the end");
 	mrt_irq_release(&irq);
 
 	if (got > 0) {
@@ -178,5 +163,5 @@ int main(int argc, char **argv)
 	} else {
 		snprintf(detail, sizeof(detail), "0/%u interrupts", n);
 	}
-	verdict(detail);
+	mrt_verdict(detail);
 }

@@ -21,6 +21,7 @@
  * when the device has completed the request; each device_write is followed by a FLUSH).
  */
 #include <mrt/mrt.h>
+#include <mrt/test.h>
 #include <mach/mach_port.h>
 #include <mach/mach_interface.h>
 #include <mach/mig_errors.h>
@@ -36,31 +37,8 @@
 #define NSECT 64
 #define BATCH 32
 
-static const char *test = "mach_vblk";
 static const char *role = "?";
-static int failures;
 static struct vblk blk;
-
-static void check(int ok, const char *what)
-{
-	if (!ok) {
-		printf("vblk_drv %s: FAILED: %s\n", role, what);
-		failures++;
-	}
-}
-
-static _Noreturn void verdict(const char *detail)
-{
-	int pass = failures == 0;
-	printf("MACHTEST %s %s %s\n", test, pass ? "PASS" : "FAIL", detail);
-	mrt_exit_qemu(pass ? MRT_QEMU_PASS : MRT_QEMU_FAIL);
-}
-
-static _Noreturn void die(const char *what)
-{
-	check(0, what);
-	verdict("(aborted)");
-}
 
 static void fill_sector(char *s, uint64_t n)
 {
@@ -95,35 +73,35 @@ static void sector_test(uint64_t first, char *detail, size_t dlen)
 {
 	char *wbuf = vblk_buf(&blk, NSECT * 512), *rbuf = vblk_buf(&blk, NSECT * 512);
 	if (!wbuf || !rbuf)
-		die("data buffers in the arena");
-	check(blk.capacity >= first + NSECT, "the disk holds the test sectors");
-	check(!blk.read_only, "the disk is writable");
+		mrt_die("data buffers in the arena");
+	mrt_check(blk.capacity >= first + NSECT, "the disk holds the test sectors");
+	mrt_check(!blk.read_only, "the disk is writable");
 	for (unsigned i = 0; i < NSECT; i++)
 		fill_sector(wbuf + i * 512, first + i);
 
 	uint64_t hz = mrt_tsc_hz(50);
 	uint64_t t0 = mrt_rdtsc();
 	if (run(VIRTIO_BLK_T_OUT, first, wbuf, 1, "write") < 0)
-		die("64 one-sector writes");
+		mrt_die("64 one-sector writes");
 	uint64_t t1 = mrt_rdtsc();
 	if (blk.flush) {
 		if (vblk_queue(&blk, VIRTIO_BLK_T_FLUSH, 0, NULL, 0) < 0)
-			die("flush queued");
+			mrt_die("flush queued");
 		vblk_kick(&blk);
-		check(vblk_wait_all(&blk, 5000) == 0, "flush completed OK");
+		mrt_check(vblk_wait_all(&blk, 5000) == 0, "flush completed OK");
 	}
 	if (run(VIRTIO_BLK_T_IN, first, rbuf, 1, "read") < 0)
-		die("64 one-sector reads");
+		mrt_die("64 one-sector reads");
 	uint64_t t2 = mrt_rdtsc();
-	check(memcmp(wbuf, rbuf, NSECT * 512) == 0, "one-sector reads give what was written");
+	mrt_check(memcmp(wbuf, rbuf, NSECT * 512) == 0, "one-sector reads give what was written");
 	memset(rbuf, 0, NSECT * 512);
 	if (run(VIRTIO_BLK_T_IN, first, rbuf, NSECT, "big read") < 0)
-		die("one 64-sector read");
-	check(memcmp(wbuf, rbuf, NSECT * 512) == 0, "the 64-sector read gives what was written");
-	check(blk.st.sectors_written == NSECT && blk.st.sectors_read == 2 * NSECT,
+		mrt_die("one 64-sector read");
+	mrt_check(memcmp(wbuf, rbuf, NSECT * 512) == 0, "the 64-sector read gives what was written");
+	mrt_check(blk.st.sectors_written == NSECT && blk.st.sectors_read == 2 * NSECT,
 	      "sector counts");
-	check(blk.errors == 0, "no request failed");
-	check(blk.vq.stats.device_errors == 0, "no impossible used entry");
+	mrt_check(blk.errors == 0, "no request failed");
+	mrt_check(blk.vq.stats.device_errors == 0, "no impossible used entry");
 	printf("vblk_drv %s: %s, capacity %llu sectors, features 0x%llx (EVENT_IDX %d, FLUSH %d, "
 	       "ACCESS_PLATFORM %d), arena phys 0x%llx\n",
 	       role, blk.dev->name, (unsigned long long)blk.capacity,
@@ -152,7 +130,7 @@ static void irq_checks(void)
 	int r = irqd_line_stats(blk.irqd, "vblk", &st);
 	if (r < 0) {
 		printf("vblk_drv %s: irqd_line_stats: %d: %s\n", role, r, irqd_last_error());
-		check(0, "irqd_line_stats");
+		mrt_check(0, "irqd_line_stats");
 		return;
 	}
 	printf("vblk_drv %s: irqd line vblk (kernel irq %u): raised %llu delivered %llu handled "
@@ -160,10 +138,10 @@ static void irq_checks(void)
 	       (unsigned long long)st.raised, (unsigned long long)st.delivered,
 	       (unsigned long long)st.handled, (unsigned long long)st.not_mine,
 	       (unsigned long long)st.unhandled);
-	check(blk.st.occurrences > 0, "at least one interrupt");
-	check(blk.st.isr_empty == 0, "the ISR status was set at every occurrence");
-	check(st.handled == blk.st.occurrences, "irqd counted each HANDLED answer");
-	check(st.not_mine == 0 && st.unhandled == 0, "no NOT_MINE or unhandled occurrence");
+	mrt_check(blk.st.occurrences > 0, "at least one interrupt");
+	mrt_check(blk.st.isr_empty == 0, "the ISR status was set at every occurrence");
+	mrt_check(st.handled == blk.st.occurrences, "irqd counted each HANDLED answer");
+	mrt_check(st.not_mine == 0 && st.unhandled == 0, "no NOT_MINE or unhandled occurrence");
 }
 
 /* ---- the Mach device interface (device.defs, server side) ---- */
@@ -413,14 +391,14 @@ static _Noreturn void serve(mach_port_t client)
 	    mach_port_move_member(mach_task_self(), dev_port, port_set) ||
 	    mach_port_insert_right(mach_task_self(), master_port, master_port,
 				   MACH_MSG_TYPE_MAKE_SEND))
-		die("device ports");
+		mrt_die("device ports");
 	kr = mach_ports_register(client, &master_port, 1);
 	if (kr != KERN_SUCCESS) {
 		printf("vblk_drv: mach_ports_register(client %u): 0x%x\n", (unsigned)client, kr);
-		die("the master port registered in the client");
+		mrt_die("the master port registered in the client");
 	}
 	if (task_resume(client) != KERN_SUCCESS)
-		die("task_resume(client)");
+		mrt_die("task_resume(client)");
 	(void)mach_port_deallocate(mach_task_self(), client);
 	printf("vblk_drv device: serving vblk0 (%llu records of 512 bytes) to client task\n",
 	       (unsigned long long)blk.capacity);
@@ -449,21 +427,25 @@ int main(int argc, char **argv)
 	enum vblk_mode mode;
 
 	if (argc <= MRT_FIRST_ARG)
-		die("usage: vblk_drv poll|irq|device ARG");
+		mrt_die("usage: vblk_drv poll|irq|device ARG");
 	role = argv[MRT_FIRST_ARG];
+	static char who[64];
+	snprintf(who, sizeof(who), "vblk_drv %s", role);
+	mrt_test.name = "mach_vblk";
+	mrt_test.who = who;
 	if (strcmp(role, "poll") == 0) {
-		test = "mach_vblk_poll";
+		mrt_test.name = "mach_vblk_poll";
 		mode = VBLK_POLL;
 	} else if (strcmp(role, "irq") == 0) {
-		test = "mach_vblk_irq";
+		mrt_test.name = "mach_vblk_irq";
 		mode = VBLK_IRQD;
 	} else if (strcmp(role, "device") == 0) {
-		test = "mach_vblk_device";
+		mrt_test.name = "mach_vblk_device";
 		mode = VBLK_IRQD;
 		if (argc <= MRT_FIRST_ARG + 1)
-			die("usage: vblk_drv device CLIENT-TASK");
+			mrt_die("usage: vblk_drv device CLIENT-TASK");
 	} else {
-		die("unknown role");
+		mrt_die("unknown role");
 	}
 	if (strcmp(role, "device") != 0 && argc > MRT_FIRST_ARG + 1)
 		first = strtoul(argv[MRT_FIRST_ARG + 1], NULL, 0);
@@ -471,12 +453,12 @@ int main(int argc, char **argv)
 	int r = vblk_open(&blk, mode, 0, 2 * NSECT * 512 + 4096);
 	if (r < 0) {
 		printf("vblk_drv %s: open: %d: %s\n", role, r, blk.error);
-		die("virtio-blk-pci found and started");
+		mrt_die("virtio-blk-pci found and started");
 	}
 	if (strcmp(role, "device") == 0)
 		serve((mach_port_t)strtoul(argv[MRT_FIRST_ARG + 1], NULL, 10));
 	sector_test(first, detail, sizeof detail);
 	if (mode == VBLK_IRQD)
 		irq_checks();
-	verdict(detail);
+	mrt_verdict(detail);
 }

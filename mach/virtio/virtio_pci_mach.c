@@ -1,7 +1,8 @@
 /*
  * virtio_pci_mach.c - the virtio 1.x PCI transport on GNU Mach (see virtio_pci_mach.h).
- * Section numbers are the virtio 1.2 specification's; the register layout is the one of
- * drivers/virtio-pci/virtio_pci.c (the VFIO transport), the means are Mach's.
+ * Section numbers are the virtio 1.2 specification's. The registers are drivers/virtio-pci/
+ * modern.c's, shared with the Linux VFIO transport; what is Mach's: configuration space through
+ * the I/O ports, BARs through "mem", physical DMA addresses, INTx.
  */
 #include "virtio_pci_mach.h"
 
@@ -15,36 +16,9 @@
 #include <mach/mach_interface.h>
 
 #include "virtio.h"
+#include "modern.h"
 
-/* §4.1.4: vendor-specific capabilities (PCI capability id 0x09) say where the structures are */
 #define PCI_STATUS_CAPS 0x10
-#define PCI_CAP_LIST 0x34
-#define PCI_CAP_ID_VNDR 0x09
-#define VIRTIO_PCI_CAP_COMMON_CFG 1
-#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
-#define VIRTIO_PCI_CAP_DEVICE_CFG 4
-
-/* §4.1.4.3: struct virtio_pci_common_cfg */
-#define COMMON_DFSELECT 0x00
-#define COMMON_DF 0x04
-#define COMMON_GFSELECT 0x08
-#define COMMON_GF 0x0c
-#define COMMON_MSIX 0x10
-#define COMMON_NUMQ 0x12
-#define COMMON_STATUS 0x14
-#define COMMON_CFGGENERATION 0x15
-#define COMMON_Q_SELECT 0x16
-#define COMMON_Q_SIZE 0x18
-#define COMMON_Q_MSIX 0x1a
-#define COMMON_Q_ENABLE 0x1c
-#define COMMON_Q_NOFF 0x1e
-#define COMMON_Q_DESCLO 0x20
-#define COMMON_Q_AVAILLO 0x28
-#define COMMON_Q_USEDLO 0x30
-#define VIRTIO_MSI_NO_VECTOR 0xffff
-
-#define VPM_MAX_QUEUES 16
 #define PAGE 4096ul
 
 struct vpm_dev {
@@ -53,40 +27,13 @@ struct vpm_dev {
 	uint8_t line;
 	uint64_t bar_base[6], bar_size[6];
 	volatile uint8_t *bar[6];
-	volatile uint8_t *common, *device_cfg, *notify_base, *isr;
-	uint32_t notify_mult;
-	volatile uint16_t *notify[VPM_MAX_QUEUES];
+	struct vpci regs;
 	uint64_t arena_pa;
 };
 
 static struct vpm_dev *vp(struct virtio_dev *d)
 {
 	return (struct vpm_dev *)d;
-}
-
-static uint8_t rd8(struct vpm_dev *v, unsigned off) { return v->common[off]; }
-static uint16_t rd16(struct vpm_dev *v, unsigned off)
-{
-	return *(volatile uint16_t *)(v->common + off);
-}
-static uint32_t rd32(struct vpm_dev *v, unsigned off)
-{
-	return *(volatile uint32_t *)(v->common + off);
-}
-static void wr8(struct vpm_dev *v, unsigned off, uint8_t x) { v->common[off] = x; }
-static void wr16(struct vpm_dev *v, unsigned off, uint16_t x)
-{
-	*(volatile uint16_t *)(v->common + off) = x;
-}
-static void wr32(struct vpm_dev *v, unsigned off, uint32_t x)
-{
-	*(volatile uint32_t *)(v->common + off) = x;
-}
-/* §4.1.3.1: 64-bit fields as two 32-bit writes, low part first */
-static void wr64(struct vpm_dev *v, unsigned off, uint64_t x)
-{
-	wr32(v, off, (uint32_t)x);
-	wr32(v, off + 4, (uint32_t)(x >> 32));
 }
 
 uint64_t vpm_phys(const struct virtio_dev *d, const volatile void *p)
@@ -109,70 +56,20 @@ void vpm_intx(const struct virtio_dev *d, int on)
 
 uint64_t vpm_arena_phys(const struct virtio_dev *d) { return ((const struct vpm_dev *)d)->arena_pa; }
 
-/* §4.1.4.3.2: writing 0 resets; the reset is done when the status reads 0 again. */
-static int vpm_reset(struct vpm_dev *v)
-{
-	wr8(v, COMMON_STATUS, 0);
-	for (int i = 0; i < 100000; i++)
-		if (rd8(v, COMMON_STATUS) == 0)
-			return 0;
-	return virtio_fail(&v->dev, -ETIMEDOUT, "%s: the device does not finish its reset",
-			   v->dev.name);
-}
-
-/* §3.1.1 steps 1-6. No IOMMU: VIRTIO_F_ACCESS_PLATFORM is never accepted (the device then
- * takes our addresses as physical ones, which is what the descriptors carry). */
+/* §3.1.1. No IOMMU: VIRTIO_F_ACCESS_PLATFORM is never accepted (the device then takes our
+ * addresses as physical ones, which is what the descriptors carry). */
 static int vpm_negotiate(struct virtio_dev *d, uint64_t wanted, uint64_t required)
 {
-	struct vpm_dev *v = vp(d);
-	int r = vpm_reset(v);
-	if (r < 0)
-		return r;
-	wr8(v, COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
-	wr8(v, COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr32(v, COMMON_DFSELECT, 0);
-	uint64_t offered = rd32(v, COMMON_DF);
-	wr32(v, COMMON_DFSELECT, 1);
-	offered |= (uint64_t)rd32(v, COMMON_DF) << 32;
 	uint64_t no = 1ull << VIRTIO_F_ACCESS_PLATFORM;
 	if (required & no)
 		return virtio_fail(d, -EINVAL, "%s: ACCESS_PLATFORM cannot be required on Mach "
 				   "(no IOMMU)", d->name);
-	uint64_t f = offered & (wanted | required) & ~no;
-	if ((f & required) != required) {
-		wr8(v, COMMON_STATUS, VIRTIO_STATUS_FAILED);
-		return virtio_fail(d, -EOPNOTSUPP, "%s: the device lacks features 0x%llx", d->name,
-				   (unsigned long long)(required & ~offered));
-	}
-	wr32(v, COMMON_GFSELECT, 0);
-	wr32(v, COMMON_GF, (uint32_t)f);
-	wr32(v, COMMON_GFSELECT, 1);
-	wr32(v, COMMON_GF, (uint32_t)(f >> 32));
-	uint8_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	wr8(v, COMMON_STATUS, st);
-	if (!(rd8(v, COMMON_STATUS) & VIRTIO_STATUS_FEATURES_OK)) {
-		wr8(v, COMMON_STATUS, VIRTIO_STATUS_FAILED);
-		return virtio_fail(d, -EOPNOTSUPP, "%s: the device refused features 0x%llx",
-				   d->name, (unsigned long long)f);
-	}
-	wr16(v, COMMON_MSIX, VIRTIO_MSI_NO_VECTOR); /* MSI-X stays off: INTx */
-	d->features = f;
-	return 0;
+	return vpci_negotiate(d, &vp(d)->regs, wanted, required, no);
 }
 
-/* §4.1.4.3.1: read until the configuration generation is the same before and after. */
 static int vpm_read_config(struct virtio_dev *d, void *buf, uint32_t len)
 {
-	struct vpm_dev *v = vp(d);
-	if (!v->device_cfg)
-		return virtio_fail(d, -EOPNOTSUPP, "%s: no device configuration structure", d->name);
-	uint8_t gen;
-	do {
-		gen = rd8(v, COMMON_CFGGENERATION);
-		for (uint32_t i = 0; i < len; i++)
-			((uint8_t *)buf)[i] = v->device_cfg[i];
-	} while (gen != rd8(v, COMMON_CFGGENERATION));
-	return 0;
+	return vpci_read_config(d, &vp(d)->regs, buf, len);
 }
 
 /* §4.1.5.1.3: size, the rings' PHYSICAL addresses (virtqueue.c reports virtual ones: translated
@@ -180,55 +77,32 @@ static int vpm_read_config(struct virtio_dev *d, void *buf, uint32_t len)
 static int vpm_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 {
 	struct vpm_dev *v = vp(d);
-	uint16_t q = vq->index;
 	(void)call_fd;
-	if (q >= rd16(v, COMMON_NUMQ) || q >= VPM_MAX_QUEUES)
-		return virtio_fail(d, -EINVAL, "%s: no queue %u (the device has %u)", d->name, q,
-				   rd16(v, COMMON_NUMQ));
 	uint64_t desc = vpm_phys(d, (void *)(uintptr_t)virtq_desc_addr(vq));
 	uint64_t avail = vpm_phys(d, (void *)(uintptr_t)virtq_avail_addr(vq));
 	uint64_t used = vpm_phys(d, (void *)(uintptr_t)virtq_used_addr(vq));
 	if (!desc || !avail || !used)
 		return virtio_fail(d, -EINVAL, "%s: queue %u's rings are not in the DMA arena",
-				   d->name, q);
-	wr16(v, COMMON_Q_SELECT, q);
-	uint16_t max = rd16(v, COMMON_Q_SIZE);
-	if (vq->num > max)
-		return virtio_fail(d, -EINVAL, "%s: queue %u holds at most %u entries, not %u",
-				   d->name, q, max, vq->num);
-	wr16(v, COMMON_Q_SIZE, vq->num);
-	wr64(v, COMMON_Q_DESCLO, desc);
-	wr64(v, COMMON_Q_AVAILLO, avail);
-	wr64(v, COMMON_Q_USEDLO, used);
-	wr16(v, COMMON_Q_MSIX, VIRTIO_MSI_NO_VECTOR);
-	/* §4.1.4.4: the queue's doorbell */
-	v->notify[q] = (volatile uint16_t *)(v->notify_base +
-					     (uint32_t)rd16(v, COMMON_Q_NOFF) * v->notify_mult);
-	wr16(v, COMMON_Q_ENABLE, 1);
-	return 0;
+				   d->name, vq->index);
+	int r = vpci_queue(d, &v->regs, vq, desc, avail, used, VPCI_NO_VECTOR);
+	if (r == 0)
+		vpci_queue_enable(&v->regs, vq->index);
+	return r;
 }
 
-/* §4.1.5.2 (virtq_publish has fenced the ring updates before deciding to notify). */
 static void vpm_notify(struct virtio_dev *d, struct virtq *vq)
 {
-	*vp(d)->notify[vq->index] = vq->index;
+	vpci_notify(&vp(d)->regs, vq->index);
 }
 
 static int vpm_driver_ok(struct virtio_dev *d)
 {
-	struct vpm_dev *v = vp(d);
-	wr8(v, COMMON_STATUS, rd8(v, COMMON_STATUS) | VIRTIO_STATUS_DRIVER_OK);
-	if (rd8(v, COMMON_STATUS) & VIRTIO_STATUS_NEEDS_RESET)
-		return virtio_fail(d, -EIO, "%s: the device needs a reset", d->name);
-	return 0;
+	return vpci_driver_ok(d, &vp(d)->regs);
 }
 
-/* §4.1.4.5: reading the ISR status clears it and deasserts INTx; bit 0 a queue, bit 1 the
- * configuration. */
 static int vpm_irq_ack(struct virtio_dev *d)
 {
-	struct vpm_dev *v = vp(d);
-	return v->isr ? (*v->isr & 3) : 0;
+	return vpci_isr(&vp(d)->regs);
 }
 
 static int vpm_none_fd(struct virtio_dev *d)
@@ -246,8 +120,8 @@ static int vpm_reconnect(struct virtio_dev *d, int timeout_ms)
 static void vpm_close(struct virtio_dev *d)
 {
 	struct vpm_dev *v = vp(d);
-	if (v->common)
-		vpm_reset(v);
+	if (v->regs.common)
+		vpci_reset(d, &v->regs);
 	if (d->arena)
 		(void)vm_deallocate(mach_task_self(), (vm_address_t)d->arena, d->arena_size);
 	for (int i = 0; i < 6; i++)
@@ -270,10 +144,19 @@ static const struct virtio_transport_ops vpm_ops = {
 	.irq_ack = vpm_irq_ack,
 };
 
-/* Where a capability's structure is, with its BAR mapped (once) through "mem". */
-static volatile uint8_t *cap_struct(struct vpm_dev *v, uint8_t bar, uint32_t offset,
-				    uint32_t length)
+/* The function as vpci_find reaches it: configuration space through the I/O ports, a BAR
+ * mapped (once) through "mem". */
+static uint32_t cfg_read(void *ctx, unsigned offset, unsigned size)
 {
+	struct vpm_dev *v = ctx;
+	return size == 1 ? mrt_pci_read8(v->bdf, offset)
+	       : size == 2 ? mrt_pci_read16(v->bdf, offset)
+			   : mrt_pci_read32(v->bdf, offset);
+}
+
+static volatile uint8_t *bar_map(void *ctx, unsigned bar, uint32_t offset, uint32_t length)
+{
+	struct vpm_dev *v = ctx;
 	if (bar > 5 || !v->bar_size[bar] || (uint64_t)offset + length > v->bar_size[bar])
 		return NULL;
 	if (!v->bar[bar]) {
@@ -283,37 +166,6 @@ static volatile uint8_t *cap_struct(struct vpm_dev *v, uint8_t bar, uint32_t off
 		v->bar[bar] = va;
 	}
 	return v->bar[bar] + offset;
-}
-
-/* §4.1.4: the first common, notify, ISR and device configuration capabilities. */
-static int find_structures(struct vpm_dev *v)
-{
-	if (!(mrt_pci_read16(v->bdf, MRT_PCI_STATUS) & PCI_STATUS_CAPS))
-		return virtio_fail(&v->dev, -ENOENT, "%s: no capability list", v->dev.name);
-	uint8_t at = mrt_pci_read8(v->bdf, PCI_CAP_LIST) & 0xfc;
-	for (int guard = 0; at >= 0x40 && guard < 48; guard++) {
-		uint8_t id = mrt_pci_read8(v->bdf, at), next = mrt_pci_read8(v->bdf, at + 1) & 0xfc;
-		if (id == PCI_CAP_ID_VNDR) {
-			uint8_t type = mrt_pci_read8(v->bdf, at + 3), bar = mrt_pci_read8(v->bdf, at + 4);
-			uint32_t offset = mrt_pci_read32(v->bdf, at + 8);
-			uint32_t length = mrt_pci_read32(v->bdf, at + 12);
-			if (type == VIRTIO_PCI_CAP_COMMON_CFG && !v->common)
-				v->common = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_DEVICE_CFG && !v->device_cfg)
-				v->device_cfg = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_ISR_CFG && !v->isr)
-				v->isr = cap_struct(v, bar, offset, length);
-			else if (type == VIRTIO_PCI_CAP_NOTIFY_CFG && !v->notify_base) {
-				v->notify_base = cap_struct(v, bar, offset, length);
-				v->notify_mult = mrt_pci_read32(v->bdf, at + 16);
-			}
-		}
-		at = next;
-	}
-	if (!v->common || !v->notify_base || !v->isr)
-		return virtio_fail(&v->dev, -ENOENT, "%s: not a modern virtio-pci device (no common, "
-				   "notify or ISR capability it can map)", v->dev.name);
-	return 0;
 }
 
 /* Physically contiguous, page-aligned, below 4 GiB (the platform note: with pmax under the
@@ -362,7 +214,10 @@ static int vpm_setup(struct vpm_dev *v, uint16_t vendor, uint16_t device, int in
 	uint16_t cmd = mrt_pci_read16(v->bdf, MRT_PCI_COMMAND);
 	cmd = (uint16_t)((cmd | MRT_PCI_CMD_MEM | MRT_PCI_CMD_MASTER) & ~MRT_PCI_CMD_INTX_DISABLE);
 	mrt_pci_write16(v->bdf, MRT_PCI_COMMAND, cmd);
-	int r = find_structures(v);
+	if (!(mrt_pci_read16(v->bdf, MRT_PCI_STATUS) & PCI_STATUS_CAPS))
+		return virtio_fail(&v->dev, -ENOENT, "%s: no capability list", v->dev.name);
+	struct vpci_bus pci = { .cfg_read = cfg_read, .bar = bar_map, .ctx = v };
+	int r = vpci_find(&v->dev, &v->regs, &pci);
 	if (r < 0 || (r = map_arena(v, arena_size)) < 0)
 		return r;
 	return 0;

@@ -11,6 +11,7 @@
 #define ENOMEM 12
 #define EBADF 9
 #define EBUSY 16
+#define ENODEV 19
 #define EACCES 13
 #define EINVAL 22
 #define ENOSPC 28
@@ -18,6 +19,7 @@
 #define ENOSYS 38
 #define EPROTO 71
 #define EOPNOTSUPP 95
+#define ENOTSUP EOPNOTSUPP
 #define ENOTCONN 107
 #define ETIMEDOUT 110
 #define EALREADY 114
