@@ -314,12 +314,12 @@ fail:
  * (irqd_wait goes from the wake-up to the mailboxes without reading the counter; irqd_poll
  * drains it, so that irqd_fd() is readable only while there is something new), the socket for
  * its hang-up only (irqd's notices must not wake anyone). */
-static int conn_watch(struct irqd_client *c, int op)
+static int conn_watch(struct irqd_client *c)
 {
 	struct epoll_event w = { .events = EPOLLIN | EPOLLET, .data.u32 = WAKE_TAG };
 	struct epoll_event s = { .events = EPOLLRDHUP, .data.u32 = SOCK_TAG };
-	if (epoll_ctl(c->ep, op, c->k.wake_fd, op == EPOLL_CTL_DEL ? NULL : &w) < 0 ||
-	    epoll_ctl(c->ep, op, c->k.sock, op == EPOLL_CTL_DEL ? NULL : &s) < 0)
+	if (epoll_ctl(c->ep, EPOLL_CTL_ADD, c->k.wake_fd, &w) < 0 ||
+	    epoll_ctl(c->ep, EPOLL_CTL_ADD, c->k.sock, &s) < 0)
 		return irqdc_fail(errno, "irqd: epoll: %s", strerror(errno));
 	return 0;
 }
@@ -355,7 +355,7 @@ int irqd_connect(const char *path, struct irqd_client **out)
 	pthread_mutex_lock(&c->rpc_lock);
 	r = conn_open(c, &c->k);
 	pthread_mutex_unlock(&c->rpc_lock);
-	if (r < 0 || (r = conn_watch(c, EPOLL_CTL_ADD)) < 0)
+	if (r < 0 || (r = conn_watch(c)) < 0)
 		goto fail;
 	*out = c;
 	return 0;
@@ -966,7 +966,7 @@ static int revive(struct irqd_client *c)
 	c->retired[c->n_retired++] = (struct conn){ .sock = -1, .wake_fd = -1, .bell_fd = -1,
 						     .shm = c->k.shm, .status = c->k.status };
 	c->k = k;
-	conn_watch(c, EPOLL_CTL_ADD);
+	conn_watch(c);
 	c->down = false;
 	c->n_lost = 0;
 	for (unsigned i = 0; i < IRQD_SLOTS; i++)
