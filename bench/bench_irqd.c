@@ -67,6 +67,7 @@ enum kind {
 	CLASSIC,     /* Omega0's model: one request/reply IPC to a server per interrupt */
 	SIM,         /* irqd, a sim line */
 	LINES,       /* irqd, one driver attached to many eventfd lines, raised round robin */
+	CONTROL,     /* irqd, no interrupt: the round trip of a control request (a line lookup) */
 };
 enum phase { LATENCY, MAX_RATE, LINE_RATE_PHASE };
 static const char *const phase_name[] = { "latency at 2 kHz", "max rate", "1,488,095/s" };
@@ -228,13 +229,29 @@ static void sample_irqd(struct irqd_client *c, const struct row *r, struct irqd_
 	}
 }
 
+/* The owner driver got k events at `now`. */
+static void got_events(const struct row *r, uint64_t k, uint64_t now)
+{
+	uint64_t got = atomic_load_explicit(&sh->received, memory_order_relaxed);
+	for (uint64_t j = 0; r->phase == LATENCY && j < k && got + j < run_events; j++)
+		hist_record(&sh->lat, now - sh->stamp[got + j]);
+	if (got + k >= total_events(r))
+		sh->end_ns = now;
+	atomic_store(&sh->received, got + k);
+}
+
+static bool done(const struct row *r)
+{
+	return atomic_load(&sh->received) >= total_events(r);
+}
+
 static void device(const struct row *r, int efd, unsigned drivers)
 {
 	pin(0, r->spread ? -1 : 0);
 	struct irqd_client *c = NULL;
 	struct irqd_simdev *dev = NULL;
 	static int line_fd[MAX_LINES];
-	if (r->kind == SIM || r->kind == LINES)
+	if (r->kind == SIM || r->kind == LINES || r->kind == CONTROL)
 		if (irqd_connect(sock, &c) < 0)
 			die("device connect");
 	if (r->kind == SIM && irqd_simdev_open(c, r->line, &dev) < 0)
@@ -285,6 +302,14 @@ static void device(const struct row *r, int efd, unsigned drivers)
 			if (write(line_fd[i % r->lines], &k, sizeof(k)) != sizeof(k))
 				die("raise");
 			break;
+		case CONTROL: {
+			/* the request's send time is the stamp, the reply its "handler entry" */
+			struct irqd_line_desc d;
+			if (irqd_line_lookup(c, "sim1", &d) < 0)
+				die("control request");
+			got_events(r, 1, mono_ns());
+			break;
+		}
 		}
 		i += k;
 	}
@@ -301,22 +326,6 @@ static void device(const struct row *r, int efd, unsigned drivers)
 }
 
 /* ---- drivers -------------------------------------------------------------------------------- */
-
-/* The owner driver got k events at `now`. */
-static void got_events(const struct row *r, uint64_t k, uint64_t now)
-{
-	uint64_t got = atomic_load_explicit(&sh->received, memory_order_relaxed);
-	for (uint64_t j = 0; r->phase == LATENCY && j < k && got + j < run_events; j++)
-		hist_record(&sh->lat, now - sh->stamp[got + j]);
-	if (got + k >= total_events(r))
-		sh->end_ns = now;
-	atomic_store(&sh->received, got + k);
-}
-
-static bool done(const struct row *r)
-{
-	return atomic_load(&sh->received) >= total_events(r);
-}
 
 static void driver_raw(const struct row *r, int efd)
 {
@@ -571,7 +580,7 @@ static void run_row(struct row *r)
 	int sv[2] = { -1, -1 };
 	if (r->kind == CLASSIC && socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		die("socketpair");
-	unsigned drivers = r->sharers ? r->sharers : 1;
+	unsigned drivers = r->kind == CONTROL ? 0 : r->sharers ? r->sharers : 1;
 	pid_t pids[MAX_SHARERS + 3];
 	int n = 0;
 	if (r->storm) {
@@ -632,7 +641,7 @@ static void run_row(struct row *r)
 	r->storm_occurrences += sh->storm_occurrences;
 	r->storm_disables += sh->storm_disables;
 	r->flood_requests += sh->flood_requests;
-	r->has_cpu = r->kind == SIM || r->kind == LINES || r->kind == CLASSIC;
+	r->has_cpu = r->kind != RAW && r->kind != POLL;
 	r->cpu_ns += sh->cpu_ns;
 	if (r->kind == LINES && !r->bytes_per_line)   /* the first run, on an irqd that never had
 							* so many lines: no freed memory to reuse */
@@ -661,9 +670,11 @@ static double eps(const struct row *r)
 	return r->secs > 0 ? (double)r->events / r->secs : 0;
 }
 
-/* The raw eventfd row of r's phase. */
+/* The raw eventfd row of r's phase (none for a control request, which is no interrupt). */
 static const struct row *raw_of(const struct row *rows, unsigned n, const struct row *r)
 {
+	if (r->kind == CONTROL)
+		return NULL;
 	for (unsigned i = 0; i < n; i++)
 		if (rows[i].kind == RAW && rows[i].phase == r->phase && !rows[i].skip)
 			return &rows[i];
@@ -943,6 +954,9 @@ static struct row rows[] = {
 	SHARED("irqd shared level, 1 sharer, CPUs spread", 1, .spread = true),
 	SHARED("irqd shared level, 1 sharer, during a storm on another line", 1, .storm = true),
 	SHARED("irqd shared level, 1 sharer, while another client floods requests", 1, .flood = true),
+	LAT("irqd control request (a line lookup) round trip", .kind = CONTROL),
+	LAT("irqd control request round trip, while another client floods requests", .kind = CONTROL,
+	    .flood = true),
 	LAT("irqd, 1 attached line", .kind = LINES, .lines = 1),
 	LAT("irqd, 64 attached lines", .kind = LINES, .lines = 64),
 	LAT("irqd, 1024 attached lines", .kind = LINES, .lines = 1024),
@@ -1041,6 +1055,9 @@ static unsigned evaluate(const struct row *r, unsigned n, struct target *t)
 		 "; the flooder got %llu requests answered (%.0f/s: throttled)",
 		 (unsigned long long)flood->flood_requests,
 		 flood->secs > 0 ? (double)flood->flood_requests / flood->secs : 0.0);
+	ratio_target(t, &k, "control request p50 while another client floods / without",
+		     find(r, n, "irqd control request round trip, while another client floods requests"),
+		     find(r, n, "irqd control request (a line lookup) round trip"), 1.25);
 	/* at most linear in sharers: irqd's CPU per event per sharer does not grow */
 	double worst = 0;
 	for (unsigned i = 0; i < n; i++)
