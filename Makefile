@@ -41,16 +41,17 @@ COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
 CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
 		irqd/source_eventfd.c irqd/source_vfio.c irqd/source_uio.c irqd/config.c \
-		irqd/policy.c irqd/profile.c util/vfio.c
+		irqd/policy.c irqd/profile.c util/vfio.c util/pci_sysfs.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
 		irqd/core/hist.c util/unixmsg.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
 		drivers/vhost-user/vhost_user.c drivers/virtio-pci/virtio_pci.c \
-		drivers/virtio-pci/modern.c util/vfio.c \
+		drivers/virtio-pci/modern.c util/vfio.c util/pci_sysfs.c \
 		drivers/virtio-blk/virtio_blk.c drivers/virtio-blk/blkq.c drivers/virtio-net/virtio_net.c
 PEER_SRC     := peers/peer.c
-IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c
+IRQCTL_SRC   := irqctl/irqctl.c irqctl/pci.c irqctl/profile.c irqctl/top.c report/svg.c \
+		util/pci_sysfs.c
 
 obj = $(patsubst %.c,$(B)/obj/%.o,$(1))
 
@@ -129,7 +130,8 @@ $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_PCI) -lm
 
 # Unit tests link the pure libraries only (no I/O below them).
-$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) $(call obj,irqctl/pci.c) \
+$(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) \
+		$(call obj,irqctl/pci.c util/pci_sysfs.c) \
 		$(call obj,drivers/virtio/virtqueue.c) \
 		$(call obj,report/svg.c)
 	@mkdir -p $(dir $@)

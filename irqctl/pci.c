@@ -7,6 +7,7 @@
  * library helper) so that a malformed list is bounded by our own rules, documented below.
  */
 #include "pci.h"
+#include "util/pci_sysfs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,8 +46,6 @@
 
 /* MSI-X Message Control, §6.8.2.3: bits 10:0 hold Table Size encoded as N-1. */
 #define MSIX_CTRL_TSIZE    0x7ffu
-
-#define SYSFS_PCI_DEVICES  "/sys/bus/pci/devices"
 
 struct caps {
 	uint8_t msi, msix, pcie;  /* config offset of the first such capability, 0 if absent */
@@ -104,23 +103,10 @@ static void find_caps(struct pci_device *d, struct caps *c)
  * the full 32-bit domain, so it is right even where pci_irq_info's 16-bit field is not. */
 static void read_driver(const struct pci_device *d, char *out, size_t outsz)
 {
-	char path[128], target[PATH_MAX];
-	ssize_t len;
-
-	out[0] = '\0';
-	snprintf(path, sizeof(path), SYSFS_PCI_DEVICES "/%04x:%02x:%02x.%x/driver",
-		 (unsigned)d->domain, d->bus, d->dev, d->func);
-	len = readlink(path, target, sizeof(target) - 1);
-	if (len <= 0)
-		return;
-	target[len] = '\0';
-	const char *base = strrchr(target, '/');
-	base = base ? base + 1 : target;
-	size_t n = strlen(base);
-	if (n >= outsz)
-		n = outsz - 1;  /* driver names are short; truncation is a display matter only */
-	memcpy(out, base, n);
-	out[n] = '\0';
+	char bdf[32];
+	snprintf(bdf, sizeof(bdf), "%04x:%02x:%02x.%x", (unsigned)d->domain, d->bus, d->dev,
+		 d->func);
+	pci_sysfs_link(bdf, "driver", out, outsz); /* "" when unbound */
 }
 
 static void read_info(struct pci_device *d, struct pci_irq_info *info)

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "irqd.h"
+#include "util/pci_sysfs.h"
 
 #define PCI_COMMAND 0x04
 #define PCI_COMMAND_INTX_DISABLE 0x400
@@ -73,10 +74,8 @@ int source_uio_open(const char *bdf, source_line_fn add, void *arg, char *why, s
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
 	if (access(path, F_OK) < 0)
 		return FAIL(ENODEV, "no such PCI device");
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	ssize_t n = readlink(path, driver, sizeof(driver) - 1);
-	driver[n > 0 ? n : 0] = 0;
-	if (n < 0 || !strstr(driver, "/uio_pci_generic"))
+	if (pci_sysfs_link(bdf, "driver", driver, sizeof(driver)) < 0 ||
+	    strcmp(driver, "uio_pci_generic"))
 		return FAIL(ENODEV, "not bound to uio_pci_generic (echo uio_pci_generic > "
 			    "/sys/bus/pci/devices/%s/driver_override; echo %s > "
 			    "/sys/bus/pci/drivers_probe)", bdf, bdf);

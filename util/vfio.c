@@ -1,7 +1,6 @@
 /* util/vfio.c - see vfio.h */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <linux/vfio.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,22 +8,10 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util/pci_sysfs.h"
 #include "util/vfio.h"
 
 #define FAIL(err, ...) (snprintf(why, why_len, __VA_ARGS__), -(err))
-
-/* The last part of a sysfs link of the device (its driver's name, its IOMMU group). */
-static int sysfs_link(const char *bdf, const char *what, char *out, size_t len)
-{
-	char path[128], target[256];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/%s", bdf, what);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -errno;
-	target[n] = 0;
-	snprintf(out, len, "%s", basename(target));
-	return 0;
-}
 
 void vfio_device_close(struct vfio_device *d)
 {
@@ -43,10 +30,10 @@ static int device_open(struct vfio_device *d, const char *bdf, char *why, size_t
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s", bdf);
 	if (access(path, F_OK) < 0)
 		return FAIL(ENODEV, "no such PCI device");
-	if (sysfs_link(bdf, "iommu_group", group, sizeof(group)) < 0)
+	if (pci_sysfs_link(bdf, "iommu_group", group, sizeof(group)) < 0)
 		return FAIL(ENODEV, "no IOMMU group: enable the IOMMU (intel_iommu=on or "
 			    "amd_iommu=on), or use the device through uio_pci_generic");
-	if (sysfs_link(bdf, "driver", driver, sizeof(driver)) < 0 || strcmp(driver, "vfio-pci"))
+	if (pci_sysfs_link(bdf, "driver", driver, sizeof(driver)) < 0 || strcmp(driver, "vfio-pci"))
 		return FAIL(ENODEV, "not bound to vfio-pci (echo vfio-pci > "
 			    "/sys/bus/pci/devices/%s/driver_override; echo %s > "
 			    "/sys/bus/pci/drivers_probe)", bdf, bdf);

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "util/pci_sysfs.h"
 
 #define EXPECT(conf, status, text)                                                             \
 	do {                                                                                   \
@@ -29,10 +30,8 @@ static void host_device(char *bdf, size_t len)
 		return;
 	struct dirent *e;
 	while (!bdf[0] && (e = readdir(d))) {
-		char link[512], drv[256] = "";
-		snprintf(link, sizeof(link), "/sys/bus/pci/devices/%s/driver", e->d_name);
-		ssize_t n = readlink(link, drv, sizeof(drv) - 1);
-		drv[n > 0 ? n : 0] = 0;
+		char drv[64];
+		pci_sysfs_link(e->d_name, "driver", drv, sizeof(drv)); /* "" if none */
 		if (e->d_name[0] != '.' && !strstr(drv, "vfio") && !strstr(drv, "uio"))
 			snprintf(bdf, len, "%.15s", e->d_name);
 	}

@@ -9,6 +9,7 @@
 
 #include "tests/integration/harness.h"
 #include "tests/vm/edu.h"
+#include "util/pci_sysfs.h"
 
 #define EDU_IRQ_STATUS 0x24
 #define EDU_IRQ_RAISE 0x60
@@ -29,14 +30,8 @@ static bool sysfs_is(const char *bdf, const char *file, const char *want)
 
 static bool bound_to(const char *bdf, const char *driver)
 {
-	char path[128], target[256];
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver", bdf);
-	ssize_t n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = 0;
-	const char *base = strrchr(target, '/');
-	return base && !strcmp(base + 1, driver);
+	char bound[64];
+	return pci_sysfs_link(bdf, "driver", bound, sizeof(bound)) == 0 && !strcmp(bound, driver);
 }
 
 void edu_open(const char *bdf, struct edu *e)
