@@ -956,8 +956,8 @@ int server_run(struct server *srv)
 	epoll_ctl(ep, EPOLL_CTL_ADD, srv->listen_fd, &ev);
 	urcu_memb_register_thread();
 	/* The interrupt path first: where this thread and the delivery thread want the same CPU
-	 * (a client flooding requests), the delivery thread has it (nice +5: about a third of the
-	 * CPU's weight for this one). Lowering one's own priority needs no privilege. */
+	 * (a client flooding requests), the delivery thread has most of it (nice +5: a quarter of
+	 * the CPU for this one while both run). Lowering one's own priority needs no privilege. */
 	errno = 0;
 	int nice_now = getpriority(PRIO_PROCESS, (id_t)gettid());
 	if (errno == 0)
