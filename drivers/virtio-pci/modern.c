@@ -182,13 +182,8 @@ int vpci_queue(struct virtio_dev *d, struct vpci *p, const struct virtq *vq, uin
 	/* §4.1.4.4: the queue's doorbell */
 	p->notify[q] = (volatile uint16_t *)(p->notify_base +
 					     (uint32_t)rd16(p, COMMON_Q_NOFF) * p->notify_mult);
-	return 0;
-}
-
-void vpci_queue_enable(struct vpci *p, uint16_t q)
-{
-	wr16(p, COMMON_Q_SELECT, q);
 	wr16(p, COMMON_Q_ENABLE, 1);
+	return 0;
 }
 
 void vpci_notify(struct vpci *p, uint16_t q)

@@ -44,10 +44,9 @@ int vpci_negotiate(struct virtio_dev *d, struct vpci *p, uint64_t wanted, uint64
 int vpci_read_config(struct virtio_dev *d, struct vpci *p, void *buf, uint32_t len);
 uint16_t vpci_num_queues(struct vpci *p);
 /* §4.1.5.1.3: queue vq's size and ring addresses as the device sees them, its MSI-X vector
- * (VPCI_NO_VECTOR: none) checked, its doorbell; vpci_queue_enable then starts it. */
+ * (VPCI_NO_VECTOR: none) checked, its doorbell, then the queue enabled. */
 int vpci_queue(struct virtio_dev *d, struct vpci *p, const struct virtq *vq, uint64_t desc,
 	       uint64_t avail, uint64_t used, uint16_t vector);
-void vpci_queue_enable(struct vpci *p, uint16_t q);
 /* §4.1.5.2: the doorbell (virtq_publish fenced the ring updates before deciding to notify). */
 void vpci_notify(struct vpci *p, uint16_t q);
 int vpci_driver_ok(struct virtio_dev *d, struct vpci *p);

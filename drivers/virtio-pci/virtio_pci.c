@@ -69,11 +69,8 @@ static int vp_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 		r = vfio_irq_triggers(&v->vfio, VFIO_PCI_MSIX_IRQ_INDEX, vector, 1, &call_fd);
 	if (r < 0)
 		return virtio_fail(d, r, "%s: queue %u's interrupt: %s", d->name, q, strerror(-r));
-	r = vpci_queue(d, &v->regs, vq, virtq_desc_addr(vq), virtq_avail_addr(vq),
-		       virtq_used_addr(vq), vector);
-	if (r == 0)
-		vpci_queue_enable(&v->regs, q);
-	return r;
+	return vpci_queue(d, &v->regs, vq, virtq_desc_addr(vq), virtq_avail_addr(vq),
+			  virtq_used_addr(vq), vector);
 }
 
 static void vp_notify(struct virtio_dev *d, struct virtq *vq)

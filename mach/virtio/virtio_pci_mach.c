@@ -84,10 +84,7 @@ static int vpm_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 	if (!desc || !avail || !used)
 		return virtio_fail(d, -EINVAL, "%s: queue %u's rings are not in the DMA arena",
 				   d->name, vq->index);
-	int r = vpci_queue(d, &v->regs, vq, desc, avail, used, VPCI_NO_VECTOR);
-	if (r == 0)
-		vpci_queue_enable(&v->regs, vq->index);
-	return r;
+	return vpci_queue(d, &v->regs, vq, desc, avail, used, VPCI_NO_VECTOR);
 }
 
 static void vpm_notify(struct virtio_dev *d, struct virtq *vq)
