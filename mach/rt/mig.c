@@ -5,7 +5,9 @@
 #include <mach/mach_port.h>
 #include <mach/mach_interface.h>
 #include <mrt/boot.h>
+#include <mrt/mig.h>
 #include <mrt/traps.h>
+#include <stdio.h>
 #include <string.h>
 
 /* As libmach's: an interrupted send is retried whole, an interrupted receive is resumed
@@ -70,4 +72,17 @@ void mig_allocate(vm_address_t *addr, vm_size_t size)
 void mig_deallocate(vm_address_t addr, vm_size_t size)
 {
 	(void)syscall_vm_deallocate(mach_task_self(), addr, size);
+}
+
+void mrt_mig_serve(mach_msg_header_t *in, mig_reply_header_t *out,
+		   boolean_t (*demux)(mach_msg_header_t *, mach_msg_header_t *), const char *who)
+{
+	if (!demux(in, &out->Head))
+		printf("%s: unknown message id %d\n", who, in->msgh_id);
+	if (out->RetCode == MIG_NO_REPLY || !MACH_PORT_VALID(out->Head.msgh_remote_port))
+		return;
+	mach_msg_return_t mr = mach_msg(&out->Head, MACH_SEND_MSG | MACH_SEND_TIMEOUT,
+					out->Head.msgh_size, 0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
+	if (mr != MACH_MSG_SUCCESS && mr != MACH_SEND_INVALID_DEST)
+		printf("%s: reply: 0x%x\n", who, mr);
 }

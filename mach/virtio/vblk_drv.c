@@ -409,14 +409,7 @@ static _Noreturn void serve(mach_port_t client)
 			printf("vblk_drv: receive: 0x%x\n", mr);
 			continue;
 		}
-		if (!device_server(&in.head, &out.head.Head))
-			printf("vblk_drv: unknown message id %d\n", in.head.msgh_id);
-		if (out.head.RetCode == MIG_NO_REPLY || !MACH_PORT_VALID(out.head.Head.msgh_remote_port))
-			continue;
-		mr = mach_msg(&out.head.Head, MACH_SEND_MSG | MACH_SEND_TIMEOUT, out.head.Head.msgh_size,
-			      0, MACH_PORT_NULL, 0, MACH_PORT_NULL);
-		if (mr != MACH_MSG_SUCCESS && mr != MACH_SEND_INVALID_DEST)
-			printf("vblk_drv: reply: 0x%x\n", mr);
+		mrt_mig_serve(&in.head, &out.head, device_server, "vblk_drv");
 	}
 }
 

@@ -1,5 +1,6 @@
 /* The whole runtime for a GNU Mach x86_64 task: start-up and exit, traps, console and
- * printf, memory, I/O ports and the QEMU exit, TSC, PCI config space, MMIO, interrupts.
+ * printf, memory, I/O ports and the QEMU exit, TSC, PCI config space, MMIO, interrupts, serving
+ * MIG requests.
  * The MIG interfaces are <mach/mach_interface.h>, <mach/mach_port.h>, <mach/mach_host.h>,
  * <mach/gnumach.h>, <mach/mach_i386.h> and <device/device.h> (generated at build time). */
 #ifndef MRT_MRT_H
@@ -14,6 +15,7 @@
 #include <mrt/pci.h>
 #include <mrt/mmio.h>
 #include <mrt/irq.h>
+#include <mrt/mig.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
