@@ -1,5 +1,7 @@
 /* Task start-up (called by _start in start.S) and termination. */
 #include <mach/mach_types.h>
+#include <device/device_types.h>
+#include <device/device.h>
 #include <mrt/boot.h>
 #include <mrt/traps.h>
 #include <mrt/console.h>
@@ -17,6 +19,15 @@ extern char __bss_start[], _end[];
 mach_port_t mach_task_self(void) { return task_self; }
 mach_port_t mach_thread_self(void) { return thread_self; }
 mach_port_t mach_host_self(void) { return host_self; }
+
+mach_port_t mrt_device_open(const char *name, int mode)
+{
+	mach_port_t dev = MACH_PORT_NULL;
+	if (mrt_device_master == MACH_PORT_NULL ||
+	    device_open(mrt_device_master, (dev_mode_t)mode, name, &dev) != D_SUCCESS)
+		return MACH_PORT_NULL;
+	return dev;
+}
 
 static mach_port_t parse_port(const char *s)
 {

@@ -14,12 +14,10 @@ static size_t used;
 
 mach_port_t mrt_console_port(void)
 {
+	/* one attempt only: printf must not make an RPC per call when there is no console */
 	if (console == MACH_PORT_NULL && !console_failed) {
-		if (mrt_device_master == MACH_PORT_NULL ||
-		    device_open(mrt_device_master, D_WRITE, "console", &console) != D_SUCCESS) {
-			console = MACH_PORT_NULL;
-			console_failed = 1;
-		}
+		console = mrt_device_open("console", D_WRITE);
+		console_failed = console == MACH_PORT_NULL;
 	}
 	return console;
 }

@@ -12,9 +12,8 @@ static mach_port_t irq_device(void)
 {
 	static mach_port_t dev = MACH_PORT_NULL;
 
-	if (dev == MACH_PORT_NULL && mrt_device_master != MACH_PORT_NULL &&
-	    device_open(mrt_device_master, D_READ | D_WRITE, "irq", &dev) != D_SUCCESS)
-		dev = MACH_PORT_NULL;
+	if (dev == MACH_PORT_NULL)
+		dev = mrt_device_open("irq", D_READ | D_WRITE);
 	return dev;
 }
 

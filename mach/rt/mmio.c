@@ -13,9 +13,8 @@ static mach_port_t mem_device(void)
 {
 	static mach_port_t mem = MACH_PORT_NULL;
 
-	if (mem == MACH_PORT_NULL && mrt_device_master != MACH_PORT_NULL &&
-	    device_open(mrt_device_master, D_READ | D_WRITE, "mem", &mem) != D_SUCCESS)
-		mem = MACH_PORT_NULL;
+	if (mem == MACH_PORT_NULL)
+		mem = mrt_device_open("mem", D_READ | D_WRITE);
 	return mem;
 }
 

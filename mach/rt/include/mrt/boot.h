@@ -16,6 +16,11 @@
 extern mach_port_t mrt_host_priv;	/* privileged host port (argv[1]) */
 extern mach_port_t mrt_device_master;	/* device master port (argv[2]) */
 
+/* The kernel device called name ("console", "irq", "mem") opened with mode (D_READ, D_WRITE
+ * of <device/device_types.h>) through mrt_device_master; MACH_PORT_NULL if there is no master
+ * port or the kernel refuses. */
+mach_port_t mrt_device_open(const char *name, int mode);
+
 /* The first argument after the two ports (argv index), for argument loops in main. */
 #define MRT_FIRST_ARG 3
 
