@@ -6,7 +6,8 @@
  * --events: latency events per row (default 4000), run in R interleaved rounds (default 20, the
  * rows in a new order each round);
  * --burst: events per throughput row (default 1,000,000); --only: the rows whose name contains
- * one of the comma-separated TEXT (targets are then not evaluated).
+ * one of the comma-separated TEXT, or (TEXT starting with '=') the one row named exactly the rest,
+ * commas and all, to trace or profile it alone (targets are then not evaluated).
  *
  * Every row is a device process and one or more driver processes (plus, for the classic row, a
  * server process), forked from here; irqd is started once, with sim lines, and serves every
@@ -972,13 +973,15 @@ static struct row rows[] = {
 	EDGE("irqd edge, adaptive", LINE_RATE_PHASE, .spread = true, .co = { .adaptive = 1 }),
 };
 
-/* Does name contain one of the comma-separated words of `only`? */
+/* Is name `only` without its leading '=', or does it contain one of its comma-separated words? */
 static bool selected(const char *name, const char *only)
 {
+	if (only[0] == '=')
+		return !strcmp(name, only + 1);
 	char words[256];
 	snprintf(words, sizeof(words), "%s", only);
 	for (char *save, *w = strtok_r(words, ",", &save); w; w = strtok_r(NULL, ",", &save))
-		if (strstr(name, w))
+		if (w[0] == '=' ? !strcmp(name, w + 1) : strstr(name, w) != NULL)
 			return true;
 	return false;
 }
