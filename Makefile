@@ -133,7 +133,7 @@ $(B)/bin/irqctl: $(call obj,$(IRQCTL_SRC)) $(LIBIRQD_A)
 $(B)/tests/test_%: $(B)/obj/tests/unit/test_%.o $(LIBCORE_A) $(LIBCOALESCE_A) \
 		$(call obj,irqctl/pci.c util/pci_sysfs.c) \
 		$(call obj,drivers/virtio/virtqueue.c) \
-		$(call obj,report/svg.c)
+		$(call obj,report/svg.c report/stats.c)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI) -lm
 # Integration tests start the real irqd and talk to it through the client library.
@@ -145,7 +145,7 @@ $(B)/vmtests/%: $(B)/obj/tests/vm/%.o $(B)/obj/tests/vm/edu.o $(B)/obj/tests/int
 		$(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) $(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ $(LDLIBS_CMOCKA) $(LDLIBS_PCI)
-$(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c) $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) \
+$(B)/bench/%: $(B)/obj/bench/%.o $(call obj,report/svg.c report/stats.c) $(call obj,$(PEER_SRC)) $(LIBVIRTIO_A) \
 		$(LIBIRQD_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ -o $@ -lm

@@ -53,6 +53,7 @@
 #include "irqd/client.h"
 #include "irqd/profile.h"
 #include "irqd/simdev.h"
+#include "stats.h"
 #include "svg.h"
 
 #define LINE_RATE 1488095ull
@@ -994,38 +995,12 @@ static void target(struct target *t, unsigned *k, const char *what, double figur
 	(*k)++;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
-
-/*
- * The median over rounds of a's round median divided by b's in the same round. The rows of a
- * round run one after the other within a second or two, so a slow spell of the machine (on a
- * VM, wake-ups vary by 2x from one process to the next) weighs on both sides of each ratio.
- * lo and hi bound the median with at least 95% confidence, free of any assumed distribution:
- * the order statistics k and n + 1 - k, k the largest with P(Binomial(n, 1/2) < k) <= 2.5%
- * (for 20 rounds the 6th and 15th ratio); with too few rounds, the smallest and largest.
- */
+/* The median over rounds of a's round median divided by b's in the same round, with its 95%
+ * interval (report/stats.h). */
 static double paired_ratio(const struct row *a, const struct row *b, double *lo, double *hi)
 {
-	double q[MAX_ROUNDS];
 	unsigned n = a->n_rounds < b->n_rounds ? a->n_rounds : b->n_rounds;
-	for (unsigned i = 0; i < n; i++)
-		q[i] = b->round_p50[i] > 0 ? a->round_p50[i] / b->round_p50[i] : 0;
-	qsort(q, n, sizeof(q[0]), cmp_double);
-	unsigned k = 0;
-	double below = ldexp(1.0, -(int)n), term = below; /* P(X <= k), P(X = k) */
-	while (k + 1 < n && below <= 0.025) {
-		k++;
-		term = term * (double)(n - k + 1) / (double)k;
-		below += term;
-	}
-	/* k: the first count whose cumulative probability passed 2.5%; the order statistic k */
-	*lo = n ? q[k ? k - 1 : 0] : 0;
-	*hi = n ? q[k ? n - k : n - 1] : 0;
-	return n ? (n % 2 ? q[n / 2] : (q[n / 2 - 1] + q[n / 2]) / 2) : 0;
+	return stats_paired_ratio(a->round_p50, b->round_p50, n, lo, hi);
 }
 
 /* A latency ratio target: the paired ratio decides, its interval and the pooled p50 ratio are

@@ -3,11 +3,14 @@
  * (vhost-user-blk, a raw image), 4 KiB random reads, the interrupt taken through irqd versus a
  * polling front end, in one run.
  *
- *   QD1   latency of one read at a time, p50/p99, in interleaved rounds (every mode in every
- *         round, a new order each round), and where the time of an interrupt-mode read goes:
- *         submit -> irqd sees the device's signal -> irqd publishes -> driver wakes -> done
- *   QD32  reads per second with 32 in flight for --seconds, and the CPU it took: the driver,
- *         irqd, and the device (qemu-storage-daemon), per second of run
+ *   QD1   latency of one read at a time, p50/p99, and where the time of an interrupt-mode read
+ *         goes: submit -> irqd sees the device's signal -> irqd publishes -> driver wakes -> done
+ *   QD32  reads per second with 32 in flight, --seconds per mode in all, and the CPU it took:
+ *         the driver, irqd, and the device (qemu-storage-daemon), per second of run
+ * Both run in --rounds interleaved rounds: every mode in every round, a new order each round.
+ * A ratio to polling is the median of the per-round ratios with its 95% interval
+ * (report/stats.h): the device's speed drifts by a third over a minute on a VM, and a ratio
+ * of two figures taken a second apart cancels most of that.
  *
  * Targets (issue 4): QD1 p50 (irqd) within 1.15x of polling; QD32 IOPS (irqd) at least 0.95x of
  * polling with at most half of its CPU (driver + irqd against the polling driver).
@@ -25,6 +28,7 @@
 #include "core/hist.h"
 #include "irqd/client.h"
 #include "peers/peer.h"
+#include "stats.h"
 #include "vhost-user/vhost_user.h"
 #include "virtio-blk/virtio_blk.h"
 
@@ -32,7 +36,10 @@
 #define IO_BYTES 4096u
 #define QD_MAX 32
 #define MODES 5
+#define MAX_ROUNDS 100
 #define HYBRID_SPIN_US 50
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* The front ends compared: interrupt through irqd (sleeping at once, or polling up to
  * HYBRID_SPIN_US first), DIRECT, the raw eventfd, and pure polling. */
@@ -53,6 +60,7 @@ struct result {
 	uint64_t qd32_ios;
 	double qd32_s, driver_cpu_s, irqd_cpu_s, device_cpu_s;
 	uint64_t wakeups, interrupts, rekicks, kicks;
+	double round_p50[MAX_ROUNDS], round_iops[MAX_ROUNDS];   /* QD1 p50 ns, QD32 reads/s */
 };
 
 static struct result res[MODES];
@@ -108,10 +116,14 @@ static void wait_one(struct vblk *b)
 		die("vblk_wait", n == 0 ? "no completion within 10 s" : vblk_error(b));
 }
 
-/* n reads one at a time; every latency into the mode's histogram, interrupt-mode hops into
- * the breakdown, and the driver's CPU (keep false: a warm-up, nothing kept). */
-static void qd1(unsigned m, unsigned n, bool keep)
+/* n reads one at a time; every latency into the mode's histogram and this round's p50 into
+ * round_p50[round], interrupt-mode hops into the breakdown, and the driver's CPU (round < 0:
+ * a warm-up, nothing kept). */
+static void qd1(unsigned m, unsigned n, int round)
 {
+	bool keep = round >= 0;
+	static struct hist_snapshot before, after, this_round;
+	hist_snapshot(&qd1_hist[m], &before);
 	struct vblk *b = open_driver(m);
 	double cpu0 = peer_cpu_seconds(0);
 	uint64_t t0 = virtio_now_ns();
@@ -138,6 +150,9 @@ static void qd1(unsigned m, unsigned n, bool keep)
 		}
 	}
 	if (keep) {
+		hist_snapshot(&qd1_hist[m], &after);
+		hist_subtract(&this_round, &after, &before);
+		res[m].round_p50[round] = (double)hist_percentile(&this_round, 50);
 		res[m].qd1_cpu_s += peer_cpu_seconds(0) - cpu0;
 		res[m].qd1_s += (double)(virtio_now_ns() - t0) / 1e9;
 		add_stats(&res[m], b);
@@ -157,8 +172,9 @@ static void requeue(struct vblk_req *r)
 	(*io->done)++;
 }
 
-/* QD_MAX reads in flight for `seconds`, counting completions and CPU. */
-static void qd32(unsigned m, double seconds)
+/* QD_MAX reads in flight for `seconds`, adding up completions and CPU; the rate into
+ * round_iops[round]. */
+static void qd32(unsigned m, double seconds, unsigned round)
 {
 	struct vblk *b = open_driver(m);
 	uint64_t sectors = vblk_info(b)->capacity - IO_BYTES / 512;
@@ -192,11 +208,13 @@ static void qd32(unsigned m, double seconds)
 			}
 		vblk_kick(b);
 	}
-	res[m].qd32_s = (double)(now - t0) / 1e9;
-	res[m].qd32_ios = ios;
-	res[m].driver_cpu_s = peer_cpu_seconds(0) - cpu0;
-	res[m].irqd_cpu_s = peer_cpu_seconds(irqd_peer.pid) - irqd0;
-	res[m].device_cpu_s = peer_cpu_seconds(qsd.pid) - dev0;
+	double s = (double)(now - t0) / 1e9;
+	res[m].round_iops[round] = (double)ios / s;
+	res[m].qd32_s += s;
+	res[m].qd32_ios += ios;
+	res[m].driver_cpu_s += peer_cpu_seconds(0) - cpu0;
+	res[m].irqd_cpu_s += peer_cpu_seconds(irqd_peer.pid) - irqd0;
+	res[m].device_cpu_s += peer_cpu_seconds(qsd.pid) - dev0;
 	add_stats(&res[m], b);
 	vblk_close(b);
 }
@@ -215,6 +233,29 @@ static void make_image(void)
 			die("image", strerror(errno));
 	}
 	close(fd);
+}
+
+/* A new order of the modes for the next round. */
+static void shuffle(unsigned order[MODES])
+{
+	for (unsigned i = MODES - 1; i > 0; i--) {
+		unsigned j = (unsigned)(rnd() % (i + 1)), t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+}
+
+/* One target line: a paired ratio of mode m's per-round figures to polling's, its interval,
+ * and the ratio of the pooled figures beside it. */
+static void ratio_line(FILE *f, const char *what, const double *a, const double *b,
+		       unsigned rounds, double pooled, double limit, bool at_most)
+{
+	double lo, hi, r = stats_paired_ratio(a, b, rounds, &lo, &hi);
+	bool holds = at_most ? r <= limit : r >= limit;
+	fprintf(f, "- %s = %.2fx (target %s %.2fx): %s; median of %u per-round ratios, 95%% "
+		   "interval %.2f-%.2fx%s; pooled: %.2fx\n", what, r, at_most ? "<=" : ">=", limit,
+		holds ? "holds" : "MISSED", rounds, lo, hi,
+		lo <= limit && hi >= limit ? ", across the limit" : "", pooled);
 }
 
 static double p_us(const struct hist_snapshot *h, double p)
@@ -244,8 +285,9 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (rounds < 1 || ios / rounds < 10 || seconds <= 0) {
-		fprintf(stderr, "bench_vblk: --rounds >= 1 with at least 10 --ios per round, --seconds > 0\n");
+	if (rounds < 1 || rounds > MAX_ROUNDS || ios / rounds < 10 || seconds <= 0) {
+		fprintf(stderr, "bench_vblk: --rounds 1 to %d with at least 10 --ios per round, "
+				"--seconds > 0\n", MAX_ROUNDS);
 		return 2;
 	}
 	if (peer_init(&irqd_peer, "irqd") < 0 || peer_init(&qsd, "qsd") < 0)
@@ -268,21 +310,20 @@ int main(int argc, char **argv)
 	/* warm-up: the first reads of a fresh device and page cache are slow for whoever runs
 	 * first */
 	for (unsigned m = 0; m < MODES; m++)
-		qd1(m, ios / rounds, false);
+		qd1(m, ios / rounds, -1);
 	unsigned order[MODES] = { 0, 1, 2, 3, 4 };
 	for (unsigned round = 0; round < rounds; round++) {
-		for (unsigned i = MODES - 1; i > 0; i--) {
-			unsigned j = (unsigned)(rnd() % (i + 1)), t = order[i];
-			order[i] = order[j];
-			order[j] = t;
-		}
+		shuffle(order);
 		for (unsigned i = 0; i < MODES; i++)
-			qd1(order[i], ios / rounds, true);
+			qd1(order[i], ios / rounds, (int)round);
 	}
-	for (unsigned m = 0; m < MODES; m++) {
+	for (unsigned round = 0; round < rounds; round++) {
+		shuffle(order);
+		for (unsigned i = 0; i < MODES; i++)
+			qd32(order[i], seconds / rounds, round);
+	}
+	for (unsigned m = 0; m < MODES; m++)
 		hist_snapshot(&qd1_hist[m], &res[m].qd1);
-		qd32(m, seconds);
-	}
 
 	char path[256];
 	snprintf(path, sizeof path, "%s/vblk.md", out);
@@ -290,8 +331,8 @@ int main(int argc, char **argv)
 	FILE *outs[2] = { stdout, md };
 	for (int k = 0; k < 2 && outs[k]; k++) {
 		FILE *f = outs[k];
-		fprintf(f, "\n## virtio-blk on qemu-storage-daemon: 4 KiB random reads (%u QD1 reads in %u rounds, QD%d for %.0f s)\n\n",
-			ios, rounds, QD_MAX, seconds);
+		fprintf(f, "\n## virtio-blk on qemu-storage-daemon: 4 KiB random reads (%u QD1 reads and QD%d for %.1f s, in %u rounds)\n\n",
+			ios, QD_MAX, seconds, rounds);
 		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD1 driver CPU | QD32 IOPS | QD32 driver CPU | QD32 irqd CPU | QD32 device CPU | wake-ups/IO | kicks/IO | re-kicks |\n");
 		fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|\n");
 		for (unsigned m = 0; m < MODES; m++) {
@@ -310,18 +351,16 @@ int main(int argc, char **argv)
 			hist_snapshot(&hops[i], &s);
 			fprintf(f, "- %s: %.1f / %.1f\n", hop_name[i], p_us(&s, 50), p_us(&s, 99));
 		}
-		struct result *ir = &res[0], *po = &res[MODES - 1];
-		double p50 = p_us(&ir->qd1, 50) / p_us(&po->qd1, 50);
-		double iops = (ir->qd32_ios / ir->qd32_s) / (po->qd32_ios / po->qd32_s);
+		struct result *ir = &res[0], *hy = &res[1], *po = &res[MODES - 1];
 		double cpu = (ir->driver_cpu_s + ir->irqd_cpu_s) / ir->qd32_s / (po->driver_cpu_s / po->qd32_s);
-		double p50h = p_us(&res[1].qd1, 50) / p_us(&po->qd1, 50);
 		fprintf(f, "\nTargets:\n");
-		fprintf(f, "- QD1 p50 irqd (sleeping at once) / polling = %.2fx (target <= 1.15x): %s\n", p50,
-			p50 <= 1.15 ? "holds" : "MISSED");
-		fprintf(f, "- QD1 p50 irqd hybrid (poll %d us, then sleep) / polling = %.2fx (target <= 1.15x): %s\n",
-			HYBRID_SPIN_US, p50h, p50h <= 1.15 ? "holds" : "MISSED");
-		fprintf(f, "- QD32 IOPS irqd / polling = %.2fx (target >= 0.95x): %s\n", iops,
-			iops >= 0.95 ? "holds" : "MISSED");
+		ratio_line(f, "QD1 p50 irqd (sleeping at once) / polling", ir->round_p50, po->round_p50,
+			   rounds, p_us(&ir->qd1, 50) / p_us(&po->qd1, 50), 1.15, true);
+		ratio_line(f, "QD1 p50 irqd hybrid (poll " STR(HYBRID_SPIN_US) " us, then sleep) / polling",
+			   hy->round_p50, po->round_p50, rounds, p_us(&hy->qd1, 50) / p_us(&po->qd1, 50),
+			   1.15, true);
+		ratio_line(f, "QD32 IOPS irqd / polling", ir->round_iops, po->round_iops, rounds,
+			   (ir->qd32_ios / ir->qd32_s) / (po->qd32_ios / po->qd32_s), 0.95, false);
 		fprintf(f, "- QD32 CPU (driver + irqd) / polling driver = %.2fx (target <= 0.5x): %s\n",
 			cpu, cpu <= 0.5 ? "holds" : "MISSED");
 	}
