@@ -3,7 +3,7 @@
  * any number of clients on a unix socket, each with a shared-memory queue (blkq.h).
  *
  *   blkd --device VHOST_USER_SOCK --listen PATH [--irqd SOCK] [--irq irqd|direct|eventfd|poll]
- *        [--name blk0] [--spin-us N] [--reconnect-ms N]
+ *        [--name blk0] [--spin-us N] [--defer-us N] [--reconnect-ms N]
  *
  * One thread, one epoll loop: take requests from every client's ring, give them to the device,
  * complete what the device used, post completions. It sleeps only when every ring is empty and
@@ -22,6 +22,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -256,6 +257,8 @@ int main(int argc, char **argv)
 			name = argv[i + 1];
 		else if (!strcmp(argv[i], "--spin-us"))
 			o.spin_us = (uint32_t)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--defer-us"))
+			o.defer_us = (uint32_t)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--reconnect-ms"))
 			reconnect_ms = atoi(argv[i + 1]);
 		else if (!strcmp(argv[i], "--irq")) {
@@ -266,7 +269,10 @@ int main(int argc, char **argv)
 	}
 	if (!device_path || !listen_path)
 		die("usage", "blkd --device VHOST_USER_SOCK --listen PATH [--irqd SOCK] [--irq MODE] "
-			     "[--name NAME] [--spin-us N] [--reconnect-ms N]");
+			     "[--name NAME] [--spin-us N] [--defer-us N] [--reconnect-ms N]");
+	/* deferred looks are short sleeps: the default timer slack (50 us) would double them */
+	if (o.defer_us)
+		prctl(PR_SET_TIMERSLACK, 1000UL);
 	if ((o.irq == VIRTIO_IRQ_IRQD || o.irq == VIRTIO_IRQ_DIRECT) &&
 	    irqd_connect(irqd_sock, &o.irqd) < 0)
 		die("irqd", irqd_last_error());
@@ -313,14 +319,24 @@ int main(int argc, char **argv)
 				free_client(i);
 		if (work)
 			continue;
-		/* Sleep: tell every client to ring, then look once more. */
-		bool pending = o.irq != VIRTIO_IRQ_POLL && vblk_arm(blk);
+		/* Sleep: tell every client to ring, then look once more. The driver's waiting
+		 * policy may poll first, or have us look again after a while instead of arming. */
+		uint32_t after_us = 0;
+		bool pending = o.irq != VIRTIO_IRQ_POLL &&
+			       (vblk_idle(blk, &after_us) || (!after_us && vblk_arm(blk)));
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i] && !clients[i]->dead)
 				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0;
 		struct epoll_event evs[16];
-		int timeout = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
-		int ne = epoll_wait(ep, evs, 16, timeout);
+		int ms = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
+		struct timespec ts, *timeout = NULL; /* NULL: no limit */
+		if (after_us && !pending)
+			ts = (struct timespec){ after_us / 1000000, (long)(after_us % 1000000) * 1000 };
+		else if (ms >= 0)
+			ts = (struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 };
+		if ((after_us && !pending) || ms >= 0)
+			timeout = &ts;
+		int ne = epoll_pwait2(ep, evs, 16, timeout, NULL);
 		if (ne == 0 && device_down)
 			device_gone();
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)

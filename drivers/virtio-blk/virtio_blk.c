@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define VBLK_WANTED                                                                        \
 	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX) |                     \
@@ -37,6 +38,7 @@ struct vblk {
 	unsigned nfree;
 	char *buffers;               /* DMA, queue_size * max_io */
 	bool connected;
+	bool deferred;               /* interrupts left off after completions: look again later */
 	uint64_t progress_ns;        /* last completion or first submission into an idle queue */
 	struct vblk_stats st;
 };
@@ -352,9 +354,22 @@ static int process(struct vblk *b, bool rearm)
 	return total;
 }
 
+/* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
+ * sleeping, spin_us) and for a deep one while completions keep coming (defer_us). */
+static bool shallow(unsigned depth)
+{
+	return depth <= VBLK_SPIN_MAX_DEPTH;
+}
+
 int vblk_process(struct vblk *b)
 {
-	return process(b, true);
+	unsigned depth = requests_in_flight(b);
+	bool spin = b->opt.spin_us && depth && shallow(depth);
+	bool defer = b->opt.defer_us && !shallow(depth);
+	int n = process(b, !spin && !defer);
+	if (n > 0)
+		b->deferred = defer;
+	return n;
 }
 
 int vblk_arm(struct vblk *b)
@@ -401,33 +416,58 @@ int vblk_watchdog(struct vblk *b)
 	return due > now ? (int)((due - now + 999999) / 1000000) : 0;
 }
 
+bool vblk_idle(struct vblk *b, uint32_t *after_us)
+{
+	*after_us = 0;
+	unsigned depth = requests_in_flight(b);
+	if (b->deferred && !shallow(depth)) {
+		/* busy: look again after defer_us, interrupts still off */
+		b->deferred = false;
+		b->st.deferred_polls++;
+		*after_us = b->opt.defer_us;
+		return false;
+	}
+	b->deferred = false;
+	if (b->opt.spin_us && depth && shallow(depth) &&
+	    spin_for_completion(b, virtio_now_ns())) {
+		b->st.spin_hits++;
+		return true;
+	}
+	/* on again (the policy may have left them off), and rechecked */
+	return virtq_enable_interrupts_after(&b->vq, interrupt_batch(b));
+}
+
+static void sleep_us(uint32_t us)
+{
+	struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
 int vblk_wait(struct vblk *b, int timeout_ms)
 {
 	uint64_t end = timeout_ms < 0 ? UINT64_MAX : virtio_now_ns() + timeout_ms * 1000000ull;
 	for (unsigned spin = 0;; spin++) {
-		unsigned depth = requests_in_flight(b);
-		bool hybrid = b->opt.spin_us && b->opt.irq != VIRTIO_IRQ_POLL && depth &&
-			      depth <= VBLK_SPIN_MAX_DEPTH;
-		int n = process(b, !hybrid);
+		int n = vblk_process(b);
 		if (n != 0)
 			return n;
 		if (!b->connected)
 			return -ECONNRESET;
-		uint64_t now = virtio_now_ns();
-		if (hybrid) { /* interrupts are off while polling; armed (and rechecked) to sleep */
-			if (spin_for_completion(b, now)) {
-				b->st.spin_hits++;
-				continue;
-			}
-			if (virtq_enable_interrupts_after(&b->vq, interrupt_batch(b)))
-				continue;
-			now = virtio_now_ns();
-		}
+		uint64_t now;
 		if (b->opt.irq == VIRTIO_IRQ_POLL) {
 			if ((spin & 1023) != 0)
 				continue;
+			now = virtio_now_ns();
 		} else {
+			uint32_t defer;
+			if (vblk_idle(b, &defer))
+				continue;
+			if (defer) {
+				sleep_us(defer);
+				continue;
+			}
 			/* sleep until the interrupt, the watchdog or the deadline */
+			now = virtio_now_ns();
 			uint64_t until = virtq_in_flight(&b->vq)
 						 ? b->progress_ns + b->opt.watchdog_us * 1000ull
 						 : end;

@@ -17,6 +17,7 @@
 #ifndef VIRTIO_BLK_H
 #define VIRTIO_BLK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "../virtio/irq.h"
@@ -40,6 +41,12 @@ struct vblk_options {
 	 * costs more than a fast device's service time on some machines; polling a few
 	 * microseconds first keeps shallow queues fast. */
 	uint32_t spin_us;
+	/* Deferred interrupts (Linux's napi_defer_hard_irqs): with more than VBLK_SPIN_MAX_DEPTH
+	 * requests in flight, a wait that took completions leaves the device's interrupts off and
+	 * the next one sleeps defer_us and looks at the ring again; only a look that finds nothing
+	 * turns them back on (0: re-arm at once). A busy device then signals almost never: on a VM
+	 * its eventfd write to a sleeping CPU is its dearest step, and the timer wakes only us. */
+	uint32_t defer_us;
 };
 /* Deeper queues keep the device busy through the driver's wake-up and gain more from batched
  * interrupts (§2.7.10) than from polling: they sleep at once. */
@@ -72,6 +79,7 @@ struct vblk_stats {
 	uint64_t submitted, completed, failed, reconnects;
 	uint64_t rekicks;            /* watchdog notifications (device stalls) */
 	uint64_t spin_hits;          /* waits ended by polling, before sleeping */
+	uint64_t deferred_polls;     /* looks at the ring defer_us after completions */
 	struct virtq_stats vq;
 	uint64_t wakeups, interrupts;
 };
@@ -94,11 +102,19 @@ void vblk_kick(struct vblk *b);
 int vblk_submit(struct vblk *b, struct vblk_req *r);
 
 /* Completes what the device finished (runs the done callbacks): takes the interrupt, drains
- * the ring with interrupts off, re-arms them and rechecks. Returns requests completed. */
+ * the ring with interrupts off, re-arms them and rechecks (unless the waiting policy keeps
+ * them off: see vblk_idle). Returns requests completed. */
 int vblk_process(struct vblk *b);
 /* vblk_process, sleeping up to timeout_ms for the interrupt when nothing is done yet (POLL
  * mode spins). Returns requests completed, or -ECONNRESET when the device went away. */
 int vblk_wait(struct vblk *b, int timeout_ms);
+/* The waiting policy (spin_us, defer_us), for a caller with nothing else to do (vblk_wait
+ * does this itself; an epoll loop calls it before vblk_arm). It may poll the ring up to
+ * spin_us (a shallow queue). true: completions are there, call vblk_process. false: sleep,
+ * either *after_us microseconds with the device's interrupts still off and then call
+ * vblk_process (a busy deep queue, defer_us), or (*after_us == 0) until the interrupt, which
+ * is on and rechecked. Not in POLL mode. */
+bool vblk_idle(struct vblk *b, uint32_t *after_us);
 /* Before an epoll loop sleeps on vblk_irq_fd: arms it; 1 if completions are pending after all
  * (call vblk_process instead of sleeping). */
 int vblk_arm(struct vblk *b);
