@@ -315,6 +315,11 @@ static int drain(struct vblk *b)
 	return n;
 }
 
+static unsigned requests_in_flight(const struct vblk *b)
+{
+	return virtq_in_flight(&b->vq) / 3; /* descriptors per request: 3 */
+}
+
 /* §2.7.10: with EVENT_IDX the device may be asked to signal only after several completions.
  * With many requests in flight, one signal per half of them saves the device most of its
  * eventfd writes (each wakes a sleeping CPU: on a VM the device's dearest step) and the driver
@@ -322,11 +327,6 @@ static int drain(struct vblk *b)
  * half keeps the device busy while the driver wakes and refills. A lone request still signals
  * at once. (Against qemu-storage-daemon at QD32: a quarter 0.89x of polling's rate, a half
  * 0.92-0.94x, three quarters 0.87x, all of them 0.71x: the device then starves.) */
-static unsigned requests_in_flight(const struct vblk *b)
-{
-	return virtq_in_flight(&b->vq) / 3; /* descriptors per request: 3 */
-}
-
 static uint16_t interrupt_batch(const struct vblk *b)
 {
 	unsigned k = requests_in_flight(b) / 2;
@@ -354,13 +354,14 @@ static int process(struct vblk *b, bool rearm)
 	return total;
 }
 
-/* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
- * sleeping, spin_us) and for a deep one while completions keep coming (defer_us). */
 static bool shallow(unsigned depth)
 {
 	return depth <= VBLK_SPIN_MAX_DEPTH;
 }
 
+/* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
+ * sleeping, spin_us) and for a deep one while completions keep coming (defer_us); vblk_idle
+ * turns them back on when the caller would sleep. */
 int vblk_process(struct vblk *b)
 {
 	unsigned depth = requests_in_flight(b);
