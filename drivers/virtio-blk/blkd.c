@@ -329,13 +329,13 @@ int main(int argc, char **argv)
 				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0;
 		struct epoll_event evs[16];
 		int ms = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
-		struct timespec ts, *timeout = NULL; /* NULL: no limit */
+		struct timespec ts, *timeout = &ts;
 		if (after_us && !pending)
 			ts = (struct timespec){ after_us / 1000000, (long)(after_us % 1000000) * 1000 };
 		else if (ms >= 0)
 			ts = (struct timespec){ ms / 1000, (long)(ms % 1000) * 1000000 };
-		if ((after_us && !pending) || ms >= 0)
-			timeout = &ts;
+		else
+			timeout = NULL; /* no limit */
 		int ne = epoll_pwait2(ep, evs, 16, timeout, NULL);
 		if (ne == 0 && device_down)
 			device_gone();

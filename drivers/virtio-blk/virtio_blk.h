@@ -36,8 +36,9 @@ struct vblk_options {
 	 * (default 1 ms; a notification is always allowed, §2.7.13.4). qemu-storage-daemon 7.2
 	 * sometimes leaves a finished request unreported until its next notification. */
 	uint32_t watchdog_us;
-	/* Hybrid waiting: with at most VBLK_SPIN_MAX_DEPTH requests in flight vblk_wait polls the
-	 * used ring this long before it sleeps on the interrupt (0: sleep at once). A wake-up
+	/* Hybrid waiting: with at most VBLK_SPIN_MAX_DEPTH requests in flight the driver
+	 * (vblk_idle) polls the used ring this long before it sleeps on the interrupt (0: sleep at
+	 * once). A wake-up
 	 * costs more than a fast device's service time on some machines; polling a few
 	 * microseconds first keeps shallow queues fast. */
 	uint32_t spin_us;
