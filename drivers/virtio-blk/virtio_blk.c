@@ -38,7 +38,8 @@ struct vblk {
 	unsigned nfree;
 	char *buffers;               /* DMA, queue_size * max_io */
 	bool connected;
-	bool deferred;               /* interrupts left off after completions: look again later */
+	bool interrupts_off;         /* vblk_process left the device's interrupts off (the policy) */
+	bool deferred;               /* ... after completions, with a deep queue: look again later */
 	uint64_t progress_ns;        /* last completion or first submission into an idle queue */
 	struct vblk_stats st;
 };
@@ -367,7 +368,8 @@ int vblk_process(struct vblk *b)
 	unsigned depth = requests_in_flight(b);
 	bool spin = b->opt.spin_us && depth && shallow(depth);
 	bool defer = b->opt.defer_us && !shallow(depth);
-	int n = process(b, !spin && !defer);
+	b->interrupts_off = spin || defer;
+	int n = process(b, !b->interrupts_off);
 	if (n > 0)
 		b->deferred = defer;
 	return n;
@@ -434,7 +436,9 @@ bool vblk_idle(struct vblk *b, uint32_t *after_us)
 		b->st.spin_hits++;
 		return true;
 	}
-	/* on again (the policy may have left them off), and rechecked */
+	if (!b->interrupts_off)
+		return false; /* vblk_process re-armed and rechecked them */
+	b->interrupts_off = false;
 	return virtq_enable_interrupts_after(&b->vq, interrupt_batch(b));
 }
 
