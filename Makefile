@@ -41,9 +41,9 @@ COALESCE_SRC := coalesce/coalesce.c coalesce/adaptive.c
 CORE_SRC     := irqd/core/flow.c irqd/core/storm.c irqd/core/hist.c
 SERVER_SRC   := irqd/main.c irqd/server.c irqd/delivery.c irqd/session.c irqd/source_sim.c \
 		irqd/source_eventfd.c irqd/source_vfio.c irqd/source_uio.c irqd/config.c \
-		irqd/policy.c irqd/profile.c util/vfio.c util/pci_sysfs.c
+		irqd/policy.c irqd/profile.c util/vfio.c util/pci_sysfs.c util/sched_slice.c
 CLIENT_SRC   := omega0-api/client.c omega0-api/omega0.c omega0-api/simdev.c omega0-api/profile.c \
-		irqd/core/hist.c util/unixmsg.c
+		irqd/core/hist.c util/unixmsg.c util/sched_slice.c
 # The reference drivers: virtqueue core, transports, virtio-blk, virtio-net.
 DRIVER_SRC   := drivers/virtio/virtqueue.c drivers/virtio/transport.c drivers/virtio/irq.c \
 		drivers/vhost-user/vhost_user.c drivers/virtio-pci/virtio_pci.c \

@@ -2,12 +2,16 @@
  * bench_irqd - where the microseconds go and what irqd costs, in one run and one table.
  *
  *   bench_irqd --irqd PATH [--out DIR] [--events N] [--burst M] [--rounds R] [--only TEXT]
+ *              [--slice-us US]
  *
  * --events: latency events per row (default 4000), run in R interleaved rounds (default 20, the
  * rows in a new order each round);
  * --burst: events per throughput row (default 1,000,000); --only: the rows whose name contains
  * one of the comma-separated TEXT, or (TEXT starting with '=') the one row named exactly the rest,
- * commas and all, to trace or profile it alone (targets are then not evaluated).
+ * commas and all, to trace or profile it alone (targets are then not evaluated); --slice-us: the
+ * scheduler slice (irqd_thread_slice) of every process that waits for an interrupt (drivers,
+ * the classic server) and of irqd's delivery thread (its slice-us), default 100; 0 leaves the
+ * kernel's default. The device, which stands for hardware, keeps the default.
  *
  * Every row is a device process and one or more driver processes (plus, for the classic row, a
  * server process), forked from here; irqd is started once, with sim lines, and serves every
@@ -106,6 +110,7 @@ struct shared {
 	_Atomic int lines_ready;      /* LINES: the device created them */
 	_Atomic int storm_ready;      /* the storm runs */
 	_Atomic int flood_ready;      /* the flood runs */
+	_Atomic int slice_refused;    /* a waiter's irqd_thread_slice failed */
 	uint64_t flood_requests;
 	bool storm_to_the_end;        /* the storm runs until the storm rule disables the line */
 	uint64_t storm_occurrences, storm_disables, storm_ns;
@@ -126,6 +131,8 @@ struct shared {
 static struct shared *sh;
 static uint64_t n_lat = 4000, n_burst = 1000000, run_events;
 static unsigned rounds = 20;
+static unsigned slice_us = 100;
+static bool slice_refused;        /* by this kernel (before 6.12) or out of bounds */
 static char sock[128];
 static pid_t irqd_pid;
 static int ncpus;
@@ -546,11 +553,20 @@ static void body_device(void *p)
 	device(a->r, a->efd, a->drivers);
 }
 
+/* A process that waits for an interrupt asks for a short slice, as irqd's delivery thread
+ * does: woken, it preempts what runs (the device's own return from its raise) at once. */
+static void waiter_slice(void)
+{
+	if (slice_us && irqd_thread_slice(slice_us) < 0)
+		atomic_store(&sh->slice_refused, 1);
+}
+
 static void body_driver(void *p)
 {
 	const struct body_args *a = p;
 	const struct row *r = a->r;
 	close_other(a);
+	waiter_slice();
 	/* the floor: the poller has a CPU of its own, the device the other */
 	pin(0, r->kind == POLL ? (ncpus > 1 ? 1 : 0) : r->spread ? -1 : 0);
 	if (r->kind == RAW)
@@ -567,6 +583,7 @@ static void body_classic(void *p)
 {
 	const struct body_args *a = p;
 	close_other(a);
+	waiter_slice();
 	pin(0, a->r->spread ? -1 : 0);
 	classic_server(a->efd, a->sock);
 }
@@ -617,6 +634,7 @@ static void run_row(struct row *r)
 	for (int i = 0; i < n; i++)
 		waitpid(pids[i], NULL, 0);
 	close(efd);
+	slice_refused |= atomic_load(&sh->slice_refused);
 
 	uint64_t got = atomic_load(&sh->received);
 	r->events += got;
@@ -748,8 +766,8 @@ static void write_json(const char *path, const struct row *rows, unsigned n,
 	if (!f)
 		return;
 	fprintf(f, "{\"machine\":\"%s\",\"latency_events\":%" PRIu64 ",\"burst_events\":%" PRIu64
-		   ",\"rows\":[",
-		machine, n_lat, n_burst);
+		   ",\"waiter_slice_us\":%u,\"rows\":[",
+		machine, n_lat, n_burst, slice_refused ? 0 : slice_us);
 	const char *sep = "";
 	for (unsigned i = 0; i < n; i++) {
 		const struct row *r = &rows[i], *raw = raw_of(rows, n, r);
@@ -1083,9 +1101,11 @@ int main(int argc, char **argv)
 			rounds = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--only"))
 			only = argv[i + 1];
+		else if (!strcmp(argv[i], "--slice-us"))
+			slice_us = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else {
 			fprintf(stderr, "usage: bench_irqd --irqd PATH [--out DIR] [--events N] "
-					"[--burst M] [--rounds R] [--only TEXT]\n");
+					"[--burst M] [--rounds R] [--only TEXT] [--slice-us US]\n");
 			return 2;
 		}
 	}
@@ -1111,6 +1131,7 @@ int main(int argc, char **argv)
 		die(conf);
 	/* 64 sharers, 1024 lines, a device: more clients and descriptors than the defaults */
 	fputs("line sim1 trigger=edge\nline sim2 trigger=edge\nmax-clients 1024\n", f);
+	fprintf(f, "slice-us %u\n", slice_us);
 	fclose(f);
 	irqd_pid = fork();
 	if (irqd_pid == 0) {
@@ -1191,6 +1212,10 @@ int main(int argc, char **argv)
 	FILE *md = open_out(out, "results.md");
 	if (md)
 		print_table(md, rows, n);
+	if (slice_us)
+		printf("\nWaiters (drivers, the classic server, irqd's delivery thread) ran with a %u us "
+		       "scheduler slice%s\n", slice_us, slice_refused ? ", but this kernel refused it "
+		       "(custom slices need Linux 6.12+): the kernel's default slice" : "");
 	printf(only ? "\nTargets: not evaluated (--only)\n" : "\nTargets:\n");
 	for (unsigned i = 0; i < nt; i++) {
 		char line[512];

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "util/sched_slice.h"
 
 void config_defaults(struct config *cfg)
 {
@@ -15,6 +16,7 @@ void config_defaults(struct config *cfg)
 	cfg->socket_gid = (gid_t)-1;
 	cfg->max_clients = 256;
 	cfg->ack_deadline_ms = 1000;
+	cfg->slice_us = SCHED_SLICE_MIN_US;
 }
 
 static int parse_u32(const char *s, int base, uint32_t max, uint32_t *out)
@@ -80,6 +82,11 @@ static int parse_line(struct config *cfg, char **w, int nw, unsigned lineno, cha
 	} else if (!strcmp(k, "rt-priority")) {
 		if (nw != 2 || parse_u32(w[1], 10, 99, &cfg->rt_priority))
 			FAIL("rt-priority takes a number from 0 (off) to 99");
+	} else if (!strcmp(k, "slice-us")) {
+		if (nw != 2 || parse_u32(w[1], 10, SCHED_SLICE_MAX_US, &cfg->slice_us) ||
+		    (cfg->slice_us && cfg->slice_us < SCHED_SLICE_MIN_US))
+			FAIL("slice-us takes 0 (the kernel's default) or a number from %u to %u",
+			     SCHED_SLICE_MIN_US, SCHED_SLICE_MAX_US);
 	} else if (!strcmp(k, "profile")) {
 		if (nw != 2 || (strcmp(w[1], "on") && strcmp(w[1], "off")))
 			FAIL("profile takes on or off");

@@ -11,6 +11,11 @@
  *   rt-priority N               run the delivery thread SCHED_FIFO at priority N (1..99), as
  *                               Linux runs its interrupt threads (at 50); 0, the default: not
  *                               (needs CAP_SYS_NICE; without it irqd says so and runs normally)
+ *   slice-us N                  the delivery thread's scheduler slice when it is not SCHED_FIFO
+ *                               (util/sched_slice.h): with a slice shorter than ordinary
+ *                               work's it preempts that work when an interrupt wakes it, instead
+ *                               of waiting for the work's slice to end; 100 to 100000, or 0 for
+ *                               the kernel's default (default 100, the shortest the kernel allows)
  *   profile on|off              keep latency histograms of every line from the start (default
  *                               off: a line is profiled while a client asks, `irqctl profile`)
  *   device vfio|uio BDF [irq=msix|msi|intx]
@@ -66,6 +71,7 @@ struct config {
 	uint32_t sim_lines;
 	bool profile;
 	uint32_t rt_priority;
+	uint32_t slice_us;
 	unsigned n_rules, n_lines, n_devices;
 	struct config_rule rules[CONFIG_MAX_RULES];
 	struct config_line lines[CONFIG_MAX_LINES];

@@ -30,6 +30,7 @@
 #include "config.h"
 #include "irqd.h"
 #include "probes.h"
+#include "util/sched_slice.h"
 
 enum ep_tag { TAG_LINE = 0, TAG_SESSION = 1, TAG_CMD = 2, TAG_TIMER = 3 };
 
@@ -717,6 +718,12 @@ static void *delivery_main(void *arg)
 {
 	(void)arg;
 	urcu_memb_register_thread();
+	uint32_t slice = D.srv->cfg->slice_us;
+	int err = D.srv->cfg->rt_priority ? 0 : sched_slice_set(slice);
+	if (err)
+		fprintf(stderr, "irqd: slice-us %u: %s; the delivery thread keeps the kernel's default "
+			"slice\n", slice, err == -EOPNOTSUPP ? "this kernel has no custom slices (Linux "
+			"6.12+)" : strerror(-err));
 	struct epoll_event evs[64];
 	while (!atomic_load(&D.stop)) {
 		process_timers(now_ns());

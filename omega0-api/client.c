@@ -27,6 +27,7 @@
 #include "irqd/client.h"
 #include "irqd/simdev.h"
 #include "internal.h"
+#include "util/sched_slice.h"
 #include "util/unixmsg.h"
 
 /* epoll tags in irqd_fd()'s set; DIRECT sources carry their handle */
@@ -1178,6 +1179,18 @@ int irqd_try(struct irqd_client *c, struct irqd_event *ev, int max)
 int irqd_fd(struct irqd_client *c)
 {
 	return c->ep;
+}
+
+int irqd_thread_slice(uint32_t slice_us)
+{
+	int err = sched_slice_set(slice_us);
+	if (err == -EOPNOTSUPP)
+		return irqdc_fail(EOPNOTSUPP, "irqd: this kernel has no custom scheduler slices "
+					      "(Linux 6.12+)");
+	if (err == -EINVAL)
+		return irqdc_fail(EINVAL, "irqd: a slice is 0 (the kernel's default) or %u to %u µs",
+				  SCHED_SLICE_MIN_US, SCHED_SLICE_MAX_US);
+	return err ? irqdc_fail(-err, "irqd: sched_setattr: %s", strerror(-err)) : 0;
 }
 
 int irqd_answer(struct irqd_client *c, uint32_t handle, uint64_t occ, enum irqd_answer answer)

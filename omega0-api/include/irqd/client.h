@@ -108,6 +108,12 @@ int irqd_poll(struct irqd_client *c, struct irqd_event *ev, int max);
  * system call: for a driver that polls between sleeps (it sleeps with irqd_wait, which arms). */
 int irqd_try(struct irqd_client *c, struct irqd_event *ev, int max);
 int irqd_fd(struct irqd_client *c);
+/* Give the calling thread, the one that waits for interrupts, a scheduler slice of slice_us
+ * microseconds (100 to 100000; 0: the kernel's default). Linux 6.12+ (EEVDF) then lets it
+ * preempt ordinary work on its CPU as soon as it wakes, instead of after that work's slice, as
+ * irqd's delivery thread does (its `slice-us`, 100 by default). No privilege needed. 0,
+ * -EINVAL, or -EOPNOTSUPP where the kernel has no custom slices. */
+int irqd_thread_slice(uint32_t slice_us);
 
 /* Answer a level occurrence: irqd unmasks the line when every sharer has answered.
  * -EINVAL for an occurrence this attachment was not given, -EALREADY for a second answer. */
