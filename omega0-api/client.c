@@ -1095,7 +1095,9 @@ int irqd_wait(struct irqd_client *c, struct irqd_event *ev, int max, int timeout
 		/* the futex value before arming: a wake-up after it changes it, so none is missed */
 		_Atomic uint32_t *word = &c->k.shm->wake_seq;
 		uint32_t seq = atomic_load(word);
-		n += scan_armed(c, ev + n, max - n, futex ? IRQD_WAITING_FUTEX : IRQD_WAITING_EVENTFD);
+		/* arm only to sleep: with a DIRECT source's events in hand the caller returns */
+		n += n ? scan(c, ev + n, max - n)
+		       : scan_armed(c, ev, max, futex ? IRQD_WAITING_FUTEX : IRQD_WAITING_EVENTFD);
 		int err = n ? 0 : ended_for_good(c);
 		uint64_t retry_ns = c->down || c->n_lost ? c->retry_ns : UINT64_MAX;
 		pthread_mutex_unlock(&c->ev_lock);
