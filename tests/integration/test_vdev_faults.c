@@ -1,18 +1,23 @@
 /*
- * test_vdev_faults.c - devices that misbehave. A fake vhost-user back end (a child process
- * speaking the protocol from QEMU's docs/interop/vhost-user.rst) answers the handshake and then
- * lies: a short configuration space, a malformed reply, a hang-up mid-handshake, an impossible
- * used-ring entry. The driver reports each as an error with its reason and does not crash;
- * a request the lying device held fails with -EPROTO, exactly once.
+ * test_vdev_faults.c - devices that misbehave or take their time. A fake vhost-user back end (a
+ * child process speaking the protocol from QEMU's docs/interop/vhost-user.rst) answers the
+ * handshake and then lies: a short configuration space, a malformed reply, a hang-up
+ * mid-handshake, an impossible used-ring entry. The driver reports each as an error with its
+ * reason and does not crash; a request the lying device held fails with -EPROTO, exactly once.
+ * Or it serves requests correctly but pauses halfway through a batch, and the driver, having
+ * left the device's interrupts off while it drained the first half, must have turned them
+ * back on before it slept.
  */
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -20,7 +25,11 @@
 #include "vhost-user/vhost_user.h"
 #include "virtio-blk/virtio_blk.h"
 
-enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN };
+enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE };
+
+/* PAUSE: the held half waits until the driver asks for an interrupt for it, or this long (a
+ * driver that never asks is failed by its own wait, 2 s, first) */
+#define PAUSE_MAX_MS 3000
 
 struct fake {
 	enum fault fault;
@@ -40,6 +49,75 @@ static void reply(int s, const struct msg *m, const void *payload, uint32_t size
 		_exit(3);
 }
 
+/* PAUSE: the queue as a correct device sees it (§2.7), in the fake's mapping of the driver's
+ * memory; requests taken but not yet completed wait in held, since paused_ns. */
+struct ring {
+	char *mem;
+	uint64_t user, guest;        /* the region's front-end and guest addresses */
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t num, last_avail;
+	struct virtq_used_elem held[64];
+	unsigned n_held;
+	uint64_t paused_ns;
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Has the driver asked for an interrupt within the held requests (used_event among the used
+ * indexes they will take, §2.7.10), or has the pause lasted PAUSE_MAX_MS? */
+static bool pause_over(const struct ring *r)
+{
+	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_ACQUIRE);
+	return (uint16_t)(event - r->used->idx) < r->n_held || now_ms() - r->paused_ns >= PAUSE_MAX_MS;
+}
+
+/* Takes the requests the driver made available: each one's status byte, its last descriptor
+ * (§5.2.6), says OK; the used length counts every device-writable byte. Then asks for the next
+ * notification (avail_event, §2.7.10). */
+static void take_requests(struct ring *r)
+{
+	uint16_t idx = __atomic_load_n(&r->avail->idx, __ATOMIC_ACQUIRE);
+	while (r->last_avail != idx && r->n_held < 64) {
+		uint16_t head = r->avail->ring[r->last_avail++ % r->num], d = head;
+		uint32_t written = 0;
+		for (;;) {
+			if (r->desc[d].flags & VIRTQ_DESC_F_WRITE)
+				written += r->desc[d].len;
+			if (!(r->desc[d].flags & VIRTQ_DESC_F_NEXT))
+				break;
+			d = r->desc[d].next;
+		}
+		*(uint8_t *)(r->mem + (r->desc[d].addr - r->guest)) = 0; /* VIRTIO_BLK_S_OK */
+		r->held[r->n_held++] = (struct virtq_used_elem){ head, written };
+	}
+	__atomic_store_n((uint16_t *)&r->used->ring[r->num], idx, __ATOMIC_RELEASE);
+}
+
+/* Completes the first n held requests, and interrupts only if the driver's used_event asks
+ * for it (§2.7.10): index first, then the event index, as the driver arms in the other order. */
+static int complete(struct ring *r, unsigned n, int call)
+{
+	uint16_t old = r->used->idx, idx = old;
+	for (unsigned i = 0; i < n; i++)
+		r->used->ring[idx++ % r->num] = r->held[i];
+	r->n_held -= n;
+	memmove(r->held, r->held + n, r->n_held * sizeof(r->held[0]));
+	__atomic_store_n(&r->used->idx, idx, __ATOMIC_RELEASE);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_RELAXED);
+	uint64_t one = 1;
+	if (virtq_need_event(event, idx, old) && write(call, &one, sizeof one) != sizeof one)
+		return -1;
+	return 0;
+}
+
 /* The back end: one connection, the messages the front end sends, then the fault. */
 static int fake_main(const struct irqd_proc *p, void *arg)
 {
@@ -55,16 +133,35 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		return 2;
 	int s = accept(l, NULL, NULL);
 	char *mem = NULL;
-	uint64_t region_user = 0, used_addr = 0;
+	uint64_t region_user = 0, used_addr = 0, desc_addr = 0, avail_addr = 0;
 	uint16_t num = 0;
 	int call = -1, kick = -1;
+	struct ring ring = { .n_held = 0 };
 	for (;;) {
 		struct msg m;
 		int fds[8], nfds;
 		struct pollfd pf[2] = { { .fd = s, .events = POLLIN }, { .fd = kick, .events = POLLIN } };
-		if (poll(pf, kick >= 0 ? 2 : 1, -1) < 0)
+		/* PAUSE: the held half is completed when the pause is over, looked at every ms */
+		int k = poll(pf, kick >= 0 ? 2 : 1, ring.n_held ? 1 : -1);
+		if (k < 0)
 			return 2;
-		if (kick >= 0 && (pf[1].revents & POLLIN)) {
+		if (ring.n_held && pause_over(&ring) && complete(&ring, ring.n_held, call) < 0)
+			return 2;
+		if (f->fault == PAUSE && kick >= 0 && (pf[1].revents & POLLIN)) {
+			uint64_t v;
+			if (read(kick, &v, sizeof v) < 0)
+				return 2;
+			if (!ring.mem)
+				ring = (struct ring){ .mem = mem, .user = region_user, .guest = ring.guest,
+						      .num = num,
+						      .desc = (void *)(mem + (desc_addr - region_user)),
+						      .avail = (void *)(mem + (avail_addr - region_user)),
+						      .used = (void *)(mem + (used_addr - region_user)) };
+			take_requests(&ring);
+			if (complete(&ring, (ring.n_held + 1) / 2, call) < 0)
+				return 2;
+			ring.paused_ns = now_ms();
+		} else if (kick >= 0 && (pf[1].revents & POLLIN)) {
 			/* a request: answer it with an impossible used entry */
 			uint64_t v;
 			if (read(kick, &v, sizeof v) < 0)
@@ -111,12 +208,16 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 				uint64_t r[4]; /* guest address, size, user address, mmap offset */
 				memcpy(r, m.payload + 8, sizeof r);
 				mem = mmap(NULL, r[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+				ring.guest = r[0];
 				region_user = r[2];
 			}
 			if (m.request == 8) /* SET_VRING_NUM */
 				memcpy(&num, m.payload + 4, sizeof num);
-			if (m.request == 9) /* SET_VRING_ADDR: index, flags, desc, used, avail */
+			if (m.request == 9) { /* SET_VRING_ADDR: index, flags, desc, used, avail */
+				memcpy(&desc_addr, m.payload + 8, 8);
 				memcpy(&used_addr, m.payload + 16, 8);
+				memcpy(&avail_addr, m.payload + 24, 8);
+			}
 			if (m.request == 12)
 				kick = fds[0];
 			if (m.request == 13)
@@ -149,9 +250,14 @@ static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 	assert_true(WAIT_UNTIL(access(f->path, F_OK) == 0, 5000));
 }
 
-static int open_blk(const struct fake *f, struct vblk **b, char *err, size_t len)
+/* A 32-entry queue (ten requests of three descriptors) of 4 KiB buffers, interrupts on the
+ * call eventfd; defer_us as given. */
+static int open_blk(const struct fake *f, uint32_t defer_us, struct vblk **b, char *err,
+		    size_t len)
 {
-	struct vblk_options o = { .queue_size = 16, .max_io = 4096, .irq = VIRTIO_IRQ_EVENTFD };
+	/* the watchdog (a re-notification after 30 s without progress) rescues no test */
+	struct vblk_options o = { .queue_size = 32, .max_io = 4096, .irq = VIRTIO_IRQ_EVENTFD,
+				  .defer_us = defer_us, .watchdog_us = 30000000 };
 	struct virtio_dev *dev;
 	/* no retries: a back end that accepts and closes is retried within the timeout */
 	int r = vhost_user_open(f->path, "fake0", vblk_arena_size(&o), 0, &dev, err, len);
@@ -165,7 +271,7 @@ static void expect_open_error(enum fault fault, int want, const char *text)
 	start_fake(&f, fault, &pid);
 	struct vblk *b = NULL;
 	char err[200] = "";
-	int r = open_blk(&f, &b, err, sizeof err);
+	int r = open_blk(&f, 0, &b, err, sizeof err);
 	assert_null(b);
 	assert_int_equal(r, want);
 	if (strstr(err, text) == NULL)
@@ -205,7 +311,7 @@ static void bad_used(enum fault fault)
 	start_fake(&f, fault, &pid);
 	struct vblk *b;
 	char err[200];
-	if (open_blk(&f, &b, err, sizeof err) < 0)
+	if (open_blk(&f, 0, &b, err, sizeof err) < 0)
 		fail_msg("open: %s", err);
 	done_count = 0;
 	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
@@ -237,6 +343,64 @@ static void test_bad_used_len(void **state)
 	bad_used(BAD_USED_LEN);
 }
 
+/* Eight reads; the device completes four, then the other four once the driver has asked for an
+ * interrupt for them. The driver takes the first four with the device's interrupts off; before
+ * it sleeps for the rest it must turn them back on (used_event, §2.7.10): had it not, its wait
+ * would end without them (the watchdog is too slow to rescue the test). With defer_us the
+ * first look after the four is a deferred one (interrupts still off) and vblk_idle re-arms;
+ * without, vblk_process does. Exactly two interrupts either way. */
+static void paused_device(uint32_t defer_us)
+{
+	struct fake f;
+	pid_t pid;
+	start_fake(&f, PAUSE, &pid);
+	struct vblk *b;
+	char err[200];
+	if (open_blk(&f, defer_us, &b, err, sizeof err) < 0)
+		fail_msg("open: %s", err);
+	done_count = 0;
+	struct vblk_req r[8];
+	for (unsigned i = 0; i < 8; i++) {
+		r[i] = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .sector = i * 8, .len = 4096,
+					  .data = vblk_buffer(b, i), .done = on_done };
+		assert_int_equal(vblk_queue(b, &r[i]), 0);
+	}
+	vblk_kick(b);
+	while (done_count < 8) {
+		int n = vblk_wait(b, 2000);
+		if (n <= 0)
+			fail_msg("vblk_wait: %d with %d of 8 done: the interrupt never came", n,
+				 done_count);
+	}
+	/* the second signal may come after the recheck took what it announced: wait for it */
+	struct vblk_stats st;
+	WAIT_UNTIL((vblk_process(b), vblk_stats(b, &st), st.interrupts == 2), 5000);
+	printf("  defer_us %u: %llu interrupts, %llu deferred looks, %llu re-notifications\n",
+	       defer_us, (unsigned long long)st.interrupts, (unsigned long long)st.deferred_polls,
+	       (unsigned long long)st.rekicks);
+	for (unsigned i = 0; i < 8; i++)
+		assert_int_equal(r[i].status, 0);
+	assert_int_equal(st.completed, 8);
+	assert_int_equal(st.rekicks, 0);
+	assert_int_equal(st.interrupts, 2);
+	if (defer_us)
+		assert_true(st.deferred_polls >= 1);
+	vblk_close(b);
+	assert_int_equal(reap_within(pid, 5000), 0);
+}
+
+static void test_paused_device(void **state)
+{
+	(void)state;
+	paused_device(0);
+}
+
+static void test_paused_device_deferred(void **state)
+{
+	(void)state;
+	paused_device(25);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +409,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_hangup, fake_teardown),
 		cmocka_unit_test_teardown(test_bad_used_id, fake_teardown),
 		cmocka_unit_test_teardown(test_bad_used_len, fake_teardown),
+		cmocka_unit_test_teardown(test_paused_device, fake_teardown),
+		cmocka_unit_test_teardown(test_paused_device_deferred, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
