@@ -1043,10 +1043,11 @@ static void ratio_target(struct target *t, unsigned *k, const char *what, const 
 {
 	double lo, hi;
 	target(t, k, what, paired_ratio(a, b, &lo, &hi), limit, "x");
-	snprintf(t[*k - 1].note, sizeof(t[*k - 1].note),
-		 "median of %u per-round ratios, 95%% interval %.2f-%.2fx%s; pooled p50s: %.2fx",
-		 a->n_rounds, lo, hi, lo <= limit && hi > limit ? ", across the limit" : "",
-		 p_us(a, 50) / p_us(b, 50));
+	char *note = t[*k - 1].note;
+	size_t len = sizeof(t[*k - 1].note);
+	int n = stats_ratio_note(note, len, a->n_rounds, lo, hi, limit);
+	if (n >= 0 && (size_t)n < len)
+		snprintf(note + n, len - (size_t)n, "; pooled p50s: %.2fx", p_us(a, 50) / p_us(b, 50));
 }
 
 static unsigned evaluate(const struct row *r, unsigned n, struct target *t)

@@ -261,10 +261,10 @@ static void ratio_line(FILE *f, const char *what, const double *a, const double 
 {
 	double lo, hi, r = stats_paired_ratio(a, b, rounds, &lo, &hi);
 	bool holds = at_most ? r <= limit : r >= limit;
-	fprintf(f, "- %s = %.2fx (target %s %.2fx): %s; median of %u per-round ratios, 95%% "
-		   "interval %.2f-%.2fx%s; pooled: %.2fx\n", what, r, at_most ? "<=" : ">=", limit,
-		holds ? "holds" : "MISSED", rounds, lo, hi,
-		lo <= limit && hi >= limit ? ", across the limit" : "", pooled);
+	char note[160];
+	stats_ratio_note(note, sizeof(note), rounds, lo, hi, limit);
+	fprintf(f, "- %s = %.2fx (target %s %.2fx): %s; %s; pooled: %.2fx\n", what, r,
+		at_most ? "<=" : ">=", limit, holds ? "holds" : "MISSED", note, pooled);
 }
 
 static double p_us(const struct hist_snapshot *h, double p)

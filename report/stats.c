@@ -1,7 +1,8 @@
 /*
- * report/stats.c - the median of per-round ratios and its distribution-free interval.
+ * report/stats.c - the median of per-round ratios, its distribution-free interval, its wording.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "stats.h"
@@ -38,4 +39,11 @@ double stats_paired_ratio(const double *a, const double *b, unsigned n, double *
 	double median = m % 2 ? q[m / 2] : (q[m / 2 - 1] + q[m / 2]) / 2;
 	free(q);
 	return median;
+}
+
+int stats_ratio_note(char *buf, size_t len, unsigned rounds, double lo, double hi,
+		     double limit)
+{
+	return snprintf(buf, len, "median of %u per-round ratios, 95%% interval %.2f-%.2fx%s", rounds,
+			lo, hi, lo <= limit && hi >= limit ? ", across the limit" : "");
 }

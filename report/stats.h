@@ -9,11 +9,19 @@
 #ifndef REPORT_STATS_H
 #define REPORT_STATS_H
 
+#include <stddef.h>
+
 /* The median of a[i] / b[i] over n rounds (rounds where b[i] is not positive are left out).
  * lo and hi bound that median with at least 95% confidence, free of any assumed distribution:
  * the order statistics k and m + 1 - k of the m ratios, k the largest with
  * P(Binomial(m, 1/2) < k) <= 2.5% (for 20 rounds the 6th and the 15th ratio); with too few
  * rounds for that, the smallest and the largest. Returns 0 (lo = hi = 0) with no round. */
 double stats_paired_ratio(const double *a, const double *b, unsigned n, double *lo, double *hi);
+
+/* How a benchmark words such a ratio beside its target: "median of N per-round ratios, 95%
+ * interval LO-HIx", with ", across the limit" when the interval holds the limit (the machine's
+ * noise could then tip the verdict either way). Returns snprintf's count. */
+int stats_ratio_note(char *buf, size_t len, unsigned rounds, double lo, double hi,
+		     double limit);
 
 #endif

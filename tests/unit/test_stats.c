@@ -4,6 +4,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <string.h>
+
 #include "stats.h"
 
 /* 20 rounds whose ratios are 1.01 .. 1.20 in a shuffled order: the median is the mean of the
@@ -44,12 +46,29 @@ static void test_missing_rounds(void **state)
 	assert_float_equal(hi, 0.0, 0);
 }
 
+/* The wording beside a target: the interval, and whether it holds the limit (inclusive). */
+static void test_ratio_note(void **state)
+{
+	(void)state;
+	char buf[160];
+	stats_ratio_note(buf, sizeof buf, 20, 1.86, 1.91, 2.2);
+	assert_string_equal(buf, "median of 20 per-round ratios, 95% interval 1.86-1.91x");
+	stats_ratio_note(buf, sizeof buf, 20, 0.95, 1.02, 1.0);
+	assert_string_equal(buf, "median of 20 per-round ratios, 95% interval 0.95-1.02x, across "
+				 "the limit");
+	stats_ratio_note(buf, sizeof buf, 10, 0.90, 0.95, 0.95);
+	assert_non_null(strstr(buf, "across the limit"));
+	stats_ratio_note(buf, sizeof buf, 10, 1.00, 1.03, 0.95);
+	assert_null(strstr(buf, "across"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_twenty_rounds),
 		cmocka_unit_test(test_few_rounds),
 		cmocka_unit_test(test_missing_rounds),
+		cmocka_unit_test(test_ratio_note),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
