@@ -109,9 +109,9 @@ static int complete(struct ring *r, unsigned n, int call)
 		r->used->ring[idx++ % r->num] = r->held[i];
 	r->n_held -= n;
 	memmove(r->held, r->held + n, r->n_held * sizeof(r->held[0]));
-	__atomic_store_n(&r->used->idx, idx, __ATOMIC_RELEASE);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_RELAXED);
+	/* sequentially consistent: the store of the index is not passed by the load after it */
+	__atomic_store_n(&r->used->idx, idx, __ATOMIC_SEQ_CST);
+	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
 	if (virtq_need_event(event, idx, old) && write(call, &one, sizeof one) != sizeof one)
 		return -1;
