@@ -289,6 +289,19 @@ struct irqd_line_stats line_stats(struct irqd_client *c, const char *line)
 	return st;
 }
 
+void signals_counted_once(struct irqd_client *c, const char *line,
+			  uint64_t (*take_count)(void *driver), void *driver)
+{
+	struct irqd_line_stats ls;
+	uint64_t counted = 0;
+	bool settled = WAIT_UNTIL((counted = take_count(driver), ls = line_stats(c, line),
+				   ls.raised == ls.delivered && counted == ls.delivered), 5000);
+	if (!settled)
+		fail_msg("%s: irqd raised %llu, delivered %llu; the driver counted %llu", line,
+			 (unsigned long long)ls.raised, (unsigned long long)ls.delivered,
+			 (unsigned long long)counted);
+}
+
 struct irqd_simdev *device(struct irqd_client *c, const char *line)
 {
 	struct irqd_simdev *dev;

@@ -96,6 +96,12 @@ bool unmasked(struct irqd_client *c, const char *line);
 /* Wait (bounded, timeout_ms) until `line` is unmasked, failing the test if it stays masked;
  * returns mono_ns() when the unmasked line was first seen. */
 uint64_t wait_unmasked(struct irqd_client *c, const char *line, int timeout_ms);
+/* Every interrupt a device signalled on `line` went through irqd, and irqd delivered exactly
+ * what it read, which the driver counted once each. A last signal may still be on its way (the
+ * driver drained its ring before it came): take_count(driver) takes what is pending and returns
+ * the driver's interrupt count, until the three agree (5 s, else the test fails). */
+void signals_counted_once(struct irqd_client *c, const char *line,
+			  uint64_t (*take_count)(void *driver), void *driver);
 /* Number of client sessions irqd lists to c (counts through irqd_client_stats). */
 int count_sessions(struct irqd_client *c);
 
