@@ -135,7 +135,8 @@ static unsigned rounds = 20;
 static unsigned slice_us = 100;
 static bool slice_refused;        /* by this kernel (before 6.12) or out of bounds */
 static char sock[128];
-static pid_t irqd_pid;
+static char dir[] = "/tmp/irqd-bench.XXXXXX", conf[128];   /* irqd's socket and configuration */
+static pid_t irqd_pid, bench_pid;
 static int ncpus;
 
 static uint64_t mono_ns(void)
@@ -145,10 +146,22 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Ends the irqd this run started and removes its files. */
+static void stop_irqd(void)
+{
+	kill(irqd_pid, SIGTERM);
+	waitpid(irqd_pid, NULL, 0);
+	irqd_pid = 0;
+	unlink(conf);
+	rmdir(dir);
+}
+
 static void die(const char *what)
 {
 	fprintf(stderr, "bench_irqd: %s: %s\n", what, *irqd_last_error() ? irqd_last_error()
 								    : strerror(errno));
+	if (irqd_pid > 0 && getpid() == bench_pid)
+		stop_irqd(); /* the run's own failure: leave nothing behind */
 	_exit(1);
 }
 
@@ -1136,11 +1149,23 @@ int main(int argc, char **argv)
 		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (sh == MAP_FAILED)
 		die("mmap");
-	char dir[] = "/tmp/irqd-bench.XXXXXX";
+	const unsigned n = sizeof(rows) / sizeof(rows[0]);
+	unsigned n_selected = 0;
+	for (unsigned i = 0; i < n; i++) {
+		hist_snapshot_init(&rows[i].lat);
+		rows[i].skip = only && !selected(rows[i].name, only);
+		n_selected += !rows[i].skip;
+	}
+	if (n_selected == 0) {
+		fprintf(stderr, "bench_irqd: --only \"%s\" names no row; the rows:\n", only);
+		for (unsigned i = 0; i < n; i++)
+			fprintf(stderr, "  %s (%s)\n", rows[i].name, phase_name[rows[i].phase]);
+		return 2;
+	}
+	bench_pid = getpid();
 	if (!mkdtemp(dir))
 		die("mkdtemp");
 	snprintf(sock, sizeof(sock), "%s/irqd.sock", dir);
-	char conf[128];
 	snprintf(conf, sizeof(conf), "%s/irqd.conf", dir);
 	FILE *f = fopen(conf, "w");
 	if (!f)
@@ -1162,11 +1187,6 @@ int main(int argc, char **argv)
 		die("irqd did not start");
 	irqd_disconnect(probe);
 
-	const unsigned n = sizeof(rows) / sizeof(rows[0]);
-	for (unsigned i = 0; i < n; i++) {
-		hist_snapshot_init(&rows[i].lat);
-		rows[i].skip = only && !selected(rows[i].name, only);
-	}
 	/* Latency rows in interleaved rounds: a noisy moment of the machine falls on every row
 	 * alike instead of on whichever row ran then. */
 	run_events = n_lat / rounds;
@@ -1186,10 +1206,10 @@ int main(int argc, char **argv)
 	for (unsigned round = 0; round < rounds; round++) {
 		/* and in a new order each round (Fisher-Yates, fixed seed): what a row leaves
 		 * behind (a spinning CPU, 1,024 lines to free) weighs on every row in turn */
-		for (unsigned i = n_order - 1; i > 0; i--) {
+		for (unsigned i = n_order; i > 1; i--) {
 			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-			unsigned j = (unsigned)(seed % (i + 1)), t = order[i];
-			order[i] = order[j];
+			unsigned j = (unsigned)(seed % i), t = order[i - 1];
+			order[i - 1] = order[j];
 			order[j] = t;
 		}
 		for (unsigned i = 0; i < n_order; i++)
@@ -1216,10 +1236,7 @@ int main(int argc, char **argv)
 		run_row(&rows[i]);
 		fprintf(stderr, "  measured: %s, %s\n", rows[i].name, phase_name[rows[i].phase]);
 	}
-	kill(irqd_pid, SIGTERM);
-	waitpid(irqd_pid, NULL, 0);
-	unlink(conf);
-	rmdir(dir);
+	stop_irqd();
 
 	struct target t[16];
 	unsigned nt = only ? 0 : evaluate(rows, n, t);

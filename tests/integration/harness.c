@@ -264,6 +264,7 @@ int run_capture(char *out, size_t len, char *const argv[])
 	if (pid == 0) {
 		dup2(pfd[1], 1);
 		close(pfd[0]);
+		close(pfd[1]); /* only stdout: a daemon the program leaves must not hold the pipe */
 		execv(argv[0], argv);
 		_exit(127);
 	}
