@@ -48,10 +48,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "core/hist.h"
@@ -1056,11 +1056,10 @@ static void ratio_target(struct target *t, unsigned *k, const char *what, const 
 {
 	double lo, hi;
 	target(t, k, what, paired_ratio(a, b, &lo, &hi), limit, "x");
-	char *note = t[*k - 1].note;
-	size_t len = sizeof(t[*k - 1].note);
-	int n = stats_ratio_note(note, len, a->n_rounds, lo, hi, limit);
-	if (n >= 0 && (size_t)n < len)
-		snprintf(note + n, len - (size_t)n, "; pooled p50s: %.2fx", p_us(a, 50) / p_us(b, 50));
+	char ratio[160];
+	stats_ratio_note(ratio, sizeof(ratio), a->n_rounds, lo, hi, limit);
+	snprintf(t[*k - 1].note, sizeof(t[*k - 1].note), "%s; pooled p50s: %.2fx", ratio,
+		 p_us(a, 50) / p_us(b, 50));
 }
 
 static unsigned evaluate(const struct row *r, unsigned n, struct target *t)
@@ -1204,14 +1203,9 @@ int main(int argc, char **argv)
 		}
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	for (unsigned round = 0; round < rounds; round++) {
-		/* and in a new order each round (Fisher-Yates, fixed seed): what a row leaves
-		 * behind (a spinning CPU, 1,024 lines to free) weighs on every row in turn */
-		for (unsigned i = n_order; i > 1; i--) {
-			seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-			unsigned j = (unsigned)(seed % i), t = order[i - 1];
-			order[i - 1] = order[j];
-			order[j] = t;
-		}
+		/* and in a new order each round (fixed seed): what a row leaves behind (a spinning
+		 * CPU, 1,024 lines to free) weighs on every row in turn */
+		stats_shuffle(order, n_order, &seed);
 		for (unsigned i = 0; i < n_order; i++)
 			run_row(&rows[order[i]]);
 		fprintf(stderr, "  latency round %u of %u done\n", round + 1, rounds);

@@ -244,16 +244,6 @@ static void make_image(void)
 	close(fd);
 }
 
-/* A new order of the modes for the next round. */
-static void shuffle(unsigned order[MODES])
-{
-	for (unsigned i = MODES - 1; i > 0; i--) {
-		unsigned j = (unsigned)(rnd() % (i + 1)), t = order[i];
-		order[i] = order[j];
-		order[j] = t;
-	}
-}
-
 /* One target line: a paired ratio of mode m's per-round figures to polling's, its interval,
  * and the ratio of the pooled figures beside it. */
 static void ratio_line(FILE *f, const char *what, const double *a, const double *b,
@@ -325,12 +315,12 @@ int main(int argc, char **argv)
 		qd1(m, ios / rounds, -1);
 	unsigned order[MODES] = { 0, 1, 2, 3, 4 };
 	for (unsigned round = 0; round < rounds; round++) {
-		shuffle(order);
+		stats_shuffle(order, MODES, &seed);
 		for (unsigned i = 0; i < MODES; i++)
 			qd1(order[i], ios / rounds, (int)round);
 	}
 	for (unsigned round = 0; round < rounds; round++) {
-		shuffle(order);
+		stats_shuffle(order, MODES, &seed);
 		for (unsigned i = 0; i < MODES; i++)
 			qd32(order[i], seconds / rounds, round);
 	}

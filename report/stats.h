@@ -10,6 +10,7 @@
 #define REPORT_STATS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The median of a[i] / b[i] over n rounds (rounds where b[i] is not positive are left out).
  * lo and hi bound that median with at least 95% confidence, free of any assumed distribution:
@@ -17,6 +18,10 @@
  * P(Binomial(m, 1/2) < k) <= 2.5% (for 20 rounds the 6th and the 15th ratio); with too few
  * rounds for that, the smallest and the largest. Returns 0 (lo = hi = 0) with no round. */
 double stats_paired_ratio(const double *a, const double *b, unsigned n, double *lo, double *hi);
+
+/* The variants' order for the next round, shuffled in place (Fisher-Yates) with the xorshift64
+ * generator whose state is *seed: what one variant leaves behind weighs on each in turn. */
+void stats_shuffle(unsigned *order, unsigned n, uint64_t *seed);
 
 /* How a benchmark words such a ratio beside its target: "median of N per-round ratios, 95%
  * interval LO-HIx", with ", across the limit" when the interval holds the limit (the machine's

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <stdint.h>
 #include <string.h>
 
 #include "stats.h"
@@ -46,6 +47,26 @@ static void test_missing_rounds(void **state)
 	assert_float_equal(hi, 0.0, 0);
 }
 
+/* The rounds' order: a permutation each time, the same sequence for the same seed (the
+ * benchmarks' orders are reproducible), the generator's state carried from one round to the
+ * next. Expected values from the xorshift64 (13, 7, 17) Fisher-Yates the benchmarks used. */
+static void test_shuffle(void **state)
+{
+	(void)state;
+	unsigned order[5] = { 0, 1, 2, 3, 4 };
+	uint64_t seed = 0x9e3779b97f4a7c15ull;
+	stats_shuffle(order, 5, &seed);
+	unsigned first[5] = { 1, 3, 0, 2, 4 }, second[5] = { 0, 1, 4, 3, 2 };
+	assert_memory_equal(order, first, sizeof(order));
+	stats_shuffle(order, 5, &seed);
+	assert_memory_equal(order, second, sizeof(order));
+	assert_true(seed == 0xd9aa792e1af470eaull);
+	unsigned none[1] = { 7 };
+	stats_shuffle(none, 0, &seed);     /* no variant: nothing to do (it once divided by zero) */
+	stats_shuffle(none, 1, &seed);
+	assert_int_equal(none[0], 7);
+}
+
 /* The wording beside a target: the interval, and whether it holds the limit (inclusive). */
 static void test_ratio_note(void **state)
 {
@@ -68,6 +89,7 @@ int main(void)
 		cmocka_unit_test(test_twenty_rounds),
 		cmocka_unit_test(test_few_rounds),
 		cmocka_unit_test(test_missing_rounds),
+		cmocka_unit_test(test_shuffle),
 		cmocka_unit_test(test_ratio_note),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
