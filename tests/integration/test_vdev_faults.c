@@ -17,7 +17,6 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -53,7 +52,7 @@ static void reply(int s, const struct msg *m, const void *payload, uint32_t size
  * memory; requests taken but not yet completed wait in held, since paused_ns. */
 struct ring {
 	char *mem;
-	uint64_t user, guest;        /* the region's front-end and guest addresses */
+	uint64_t guest;              /* the region's guest address (descriptors use it) */
 	struct virtq_desc *desc;
 	struct virtq_avail *avail;
 	struct virtq_used *used;
@@ -63,19 +62,13 @@ struct ring {
 	uint64_t paused_ns;
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Has the driver asked for an interrupt within the held requests (used_event among the used
  * indexes they will take, §2.7.10), or has the pause lasted PAUSE_MAX_MS? */
 static bool pause_over(const struct ring *r)
 {
 	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_ACQUIRE);
-	return (uint16_t)(event - r->used->idx) < r->n_held || now_ms() - r->paused_ns >= PAUSE_MAX_MS;
+	return (uint16_t)(event - r->used->idx) < r->n_held ||
+	       mono_ns() - r->paused_ns >= PAUSE_MAX_MS * 1000000ull;
 }
 
 /* Takes the requests the driver made available: each one's status byte, its last descriptor
@@ -133,7 +126,7 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		return 2;
 	int s = accept(l, NULL, NULL);
 	char *mem = NULL;
-	uint64_t region_user = 0, used_addr = 0, desc_addr = 0, avail_addr = 0;
+	uint64_t region_user = 0, region_guest = 0, used_addr = 0, desc_addr = 0, avail_addr = 0;
 	uint16_t num = 0;
 	int call = -1, kick = -1;
 	struct ring ring = { .n_held = 0 };
@@ -152,7 +145,7 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 			if (read(kick, &v, sizeof v) < 0)
 				return 2;
 			if (!ring.mem)
-				ring = (struct ring){ .mem = mem, .user = region_user, .guest = ring.guest,
+				ring = (struct ring){ .mem = mem, .guest = region_guest,
 						      .num = num,
 						      .desc = (void *)(mem + (desc_addr - region_user)),
 						      .avail = (void *)(mem + (avail_addr - region_user)),
@@ -160,7 +153,7 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 			take_requests(&ring);
 			if (complete(&ring, (ring.n_held + 1) / 2, call) < 0)
 				return 2;
-			ring.paused_ns = now_ms();
+			ring.paused_ns = mono_ns();
 		} else if (kick >= 0 && (pf[1].revents & POLLIN)) {
 			/* a request: answer it with an impossible used entry */
 			uint64_t v;
@@ -208,7 +201,7 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 				uint64_t r[4]; /* guest address, size, user address, mmap offset */
 				memcpy(r, m.payload + 8, sizeof r);
 				mem = mmap(NULL, r[1], PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
-				ring.guest = r[0];
+				region_guest = r[0];
 				region_user = r[2];
 			}
 			if (m.request == 8) /* SET_VRING_NUM */
