@@ -1028,7 +1028,7 @@ static bool selected(const char *name, const char *only)
 	char words[256];
 	snprintf(words, sizeof(words), "%s", only);
 	for (char *save, *w = strtok_r(words, ",", &save); w; w = strtok_r(NULL, ",", &save))
-		if (w[0] == '=' ? !strcmp(name, w + 1) : strstr(name, w) != NULL)
+		if (strstr(name, w))
 			return true;
 	return false;
 }
