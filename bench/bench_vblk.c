@@ -7,6 +7,8 @@
  *         goes: submit -> irqd sees the device's signal -> irqd publishes -> driver wakes -> done
  *   QD32  reads per second with 32 in flight, --seconds per mode in all, and the CPU it took:
  *         the driver, irqd, and the device (qemu-storage-daemon), per second of run
+ *   disk  QD1 again with the device reading past the host's page cache (O_DIRECT), on a device
+ *         ten times slower: what an interrupt costs is the same microseconds, a smaller ratio
  * Both run in --rounds interleaved rounds: every mode in every round, a new order each round.
  * A ratio to polling is the median of the per-round ratios with its 95% interval
  * (report/stats.h): the device's speed drifts by a third over a minute on a VM, and a ratio
@@ -63,15 +65,22 @@ static const char *const hop_name[HOPS] = {
 
 struct result {
 	struct hist_snapshot qd1;
+	struct hist qd1_hist;
 	double qd1_s, qd1_cpu_s;
 	uint64_t qd32_ios;
 	double qd32_s, driver_cpu_s, irqd_cpu_s, device_cpu_s;
-	uint64_t wakeups, interrupts, rekicks, kicks, deferred_polls;
+	uint64_t wakeups, interrupts, rekicks, kicks, deferred_polls, predicted_sleeps;
 	double round_p50[MAX_ROUNDS], round_iops[MAX_ROUNDS];   /* QD1 p50 ns, QD32 reads/s */
 };
 
-static struct result res[MODES];
-static struct hist hops[HOPS], qd1_hist[MODES];
+/* One configuration of the device: every mode's figures and the hops of a QD1 read through
+ * irqd. */
+struct disk_run {
+	struct result res[MODES];
+	struct hist hops[HOPS];
+};
+
+static struct disk_run cached, direct_io;
 static struct peer irqd_peer, qsd;
 static struct irqd_client *irqd;
 static char image[160];
@@ -107,6 +116,14 @@ static struct vblk *open_driver(unsigned m)
 	return b;
 }
 
+static void disk_run_init(struct disk_run *d)
+{
+	for (unsigned i = 0; i < HOPS; i++)
+		hist_init(&d->hops[i]);
+	for (unsigned m = 0; m < MODES; m++)
+		hist_init(&d->res[m].qd1_hist);
+}
+
 static void add_stats(struct result *r, struct vblk *b)
 {
 	struct vblk_stats st;
@@ -116,6 +133,7 @@ static void add_stats(struct result *r, struct vblk *b)
 	r->rekicks += st.rekicks;
 	r->kicks += st.vq.notifies + st.rekicks;
 	r->deferred_polls += st.deferred_polls;
+	r->predicted_sleeps += st.predicted_sleeps;
 }
 
 static void wait_one(struct vblk *b)
@@ -127,12 +145,13 @@ static void wait_one(struct vblk *b)
 
 /* n reads one at a time; every latency into the mode's histogram and this round's p50 into
  * round_p50[round], interrupt-mode hops into the breakdown, and the driver's CPU (round < 0:
- * a warm-up, nothing kept). */
-static void qd1(unsigned m, unsigned n, int round)
+ * a warm-up, nothing kept), all into d. */
+static void qd1(struct disk_run *d, unsigned m, unsigned n, int round)
 {
 	bool keep = round >= 0;
+	struct result *x = &d->res[m];
 	static struct hist_snapshot before, after, this_round;
-	hist_snapshot(&qd1_hist[m], &before);
+	hist_snapshot(&x->qd1_hist, &before);
 	struct vblk *b = open_driver(m);
 	double cpu0 = peer_cpu_seconds(0);
 	uint64_t t0 = virtio_now_ns();
@@ -149,22 +168,22 @@ static void qd1(unsigned m, unsigned n, int round)
 			die("read", strerror(-r.status));
 		if (!keep)
 			continue;
-		hist_record(&qd1_hist[m], r.completed_ns - r.submitted_ns);
+		hist_record(&x->qd1_hist, r.completed_ns - r.submitted_ns);
 		if (m == 0 && r.raised_ns >= r.submitted_ns &&
 		    r.delivered_ns >= r.raised_ns && r.woken_ns >= r.delivered_ns) {
-			hist_record(&hops[HOP_DEVICE], r.raised_ns - r.submitted_ns);
-			hist_record(&hops[HOP_IRQD], r.delivered_ns - r.raised_ns);
-			hist_record(&hops[HOP_WAKE], r.woken_ns - r.delivered_ns);
-			hist_record(&hops[HOP_DONE], r.completed_ns - r.woken_ns);
+			hist_record(&d->hops[HOP_DEVICE], r.raised_ns - r.submitted_ns);
+			hist_record(&d->hops[HOP_IRQD], r.delivered_ns - r.raised_ns);
+			hist_record(&d->hops[HOP_WAKE], r.woken_ns - r.delivered_ns);
+			hist_record(&d->hops[HOP_DONE], r.completed_ns - r.woken_ns);
 		}
 	}
 	if (keep) {
-		hist_snapshot(&qd1_hist[m], &after);
+		hist_snapshot(&x->qd1_hist, &after);
 		hist_subtract(&this_round, &after, &before);
-		res[m].round_p50[round] = (double)hist_percentile(&this_round, 50);
-		res[m].qd1_cpu_s += peer_cpu_seconds(0) - cpu0;
-		res[m].qd1_s += (double)(virtio_now_ns() - t0) / 1e9;
-		add_stats(&res[m], b);
+		x->round_p50[round] = (double)hist_percentile(&this_round, 50);
+		x->qd1_cpu_s += peer_cpu_seconds(0) - cpu0;
+		x->qd1_s += (double)(virtio_now_ns() - t0) / 1e9;
+		add_stats(x, b);
 	}
 	vblk_close(b);
 }
@@ -181,8 +200,8 @@ static void requeue(struct vblk_req *r)
 	(*io->done)++;
 }
 
-/* QD_MAX reads in flight for `seconds`, adding up completions and CPU; the rate into
- * round_iops[round]. */
+/* QD_MAX reads in flight for `seconds` on the page-cached image, adding up completions and
+ * CPU; the rate into round_iops[round]. */
 static void qd32(unsigned m, double seconds, unsigned round)
 {
 	struct vblk *b = open_driver(m);
@@ -218,13 +237,14 @@ static void qd32(unsigned m, double seconds, unsigned round)
 		vblk_kick(b);
 	}
 	double s = (double)(now - t0) / 1e9;
-	res[m].round_iops[round] = (double)ios / s;
-	res[m].qd32_s += s;
-	res[m].qd32_ios += ios;
-	res[m].driver_cpu_s += peer_cpu_seconds(0) - cpu0;
-	res[m].irqd_cpu_s += peer_cpu_seconds(irqd_peer.pid) - irqd0;
-	res[m].device_cpu_s += peer_cpu_seconds(qsd.pid) - dev0;
-	add_stats(&res[m], b);
+	struct result *x = &cached.res[m];
+	x->round_iops[round] = (double)ios / s;
+	x->qd32_s += s;
+	x->qd32_ios += ios;
+	x->driver_cpu_s += peer_cpu_seconds(0) - cpu0;
+	x->irqd_cpu_s += peer_cpu_seconds(irqd_peer.pid) - irqd0;
+	x->device_cpu_s += peer_cpu_seconds(qsd.pid) - dev0;
+	add_stats(x, b);
 	vblk_close(b);
 }
 
@@ -262,10 +282,54 @@ static double p_us(const struct hist_snapshot *h, double p)
 	return (double)hist_percentile(h, p) / 1000.0;
 }
 
+/* QD1 of every mode in `rounds` interleaved rounds, after a warm-up round (the first reads of a
+ * fresh device and page cache are slow for whoever runs first). */
+static void qd1_rounds(struct disk_run *d, unsigned ios, unsigned rounds)
+{
+	for (unsigned m = 0; m < MODES; m++)
+		qd1(d, m, ios / rounds, -1);
+	unsigned order[MODES] = { 0, 1, 2, 3, 4 };
+	for (unsigned round = 0; round < rounds; round++) {
+		stats_shuffle(order, MODES, &seed);
+		for (unsigned i = 0; i < MODES; i++)
+			qd1(d, order[i], ios / rounds, (int)round);
+	}
+	for (unsigned m = 0; m < MODES; m++)
+		hist_snapshot(&d->res[m].qd1_hist, &d->res[m].qd1);
+}
+
+static void print_hops(FILE *f, const struct disk_run *d)
+{
+	fprintf(f, "\nQD1 read through irqd, where the time goes (p50 / p99 us):\n\n");
+	for (unsigned i = 0; i < HOPS; i++) {
+		struct hist_snapshot s;
+		hist_snapshot(&d->hops[i], &s);
+		fprintf(f, "- %s: %.1f / %.1f\n", hop_name[i], p_us(&s, 50), p_us(&s, 99));
+	}
+}
+
+static void qd1_target_line(FILE *f, const struct disk_run *d, unsigned m, unsigned rounds)
+{
+	const struct result *x = &d->res[m], *po = &d->res[MODES - 1];
+	char what[160];
+	snprintf(what, sizeof what, "QD1 p50 %s / polling", mode_label[m]);
+	ratio_line(f, what, x->round_p50, po->round_p50, rounds,
+		   p_us(&x->qd1, 50) / p_us(&po->qd1, 50), 1.15, true);
+}
+
+/* What the kernel's own path gives a driver that sleeps: the raw eventfd, no irqd. */
+static void floor_line(FILE *f, const struct disk_run *d, unsigned rounds)
+{
+	const struct result *ev = &d->res[MODES - 2], *po = &d->res[MODES - 1];
+	double lo, hi, r = stats_paired_ratio(ev->round_p50, po->round_p50, rounds, &lo, &hi);
+	fprintf(f, "- for comparison, no irqd: QD1 p50 raw eventfd / polling = %.2fx (%.2f-%.2fx)\n",
+		r, lo, hi);
+}
+
 int main(int argc, char **argv)
 {
 	const char *irqd_bin = "build/bin/irqd", *out = "build/bench";
-	unsigned ios = 20000, rounds = 10;
+	unsigned ios = 20000, disk_ios = 5000, rounds = 10;
 	double seconds = 3;
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--irqd"))
@@ -274,19 +338,22 @@ int main(int argc, char **argv)
 			out = argv[i + 1];
 		else if (!strcmp(argv[i], "--ios"))
 			ios = (unsigned)strtoul(argv[i + 1], NULL, 10);
+		else if (!strcmp(argv[i], "--disk-ios"))
+			disk_ios = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--rounds"))
 			rounds = (unsigned)strtoul(argv[i + 1], NULL, 10);
 		else if (!strcmp(argv[i], "--seconds"))
 			seconds = strtod(argv[i + 1], NULL);
 		else {
-			fprintf(stderr, "usage: bench_vblk [--irqd PATH] [--out DIR] [--ios N] [--rounds R] "
-					"[--seconds S]\n");
+			fprintf(stderr, "usage: bench_vblk [--irqd PATH] [--out DIR] [--ios N] "
+					"[--disk-ios N] [--rounds R] [--seconds S]\n");
 			return 2;
 		}
 	}
-	if (rounds < 1 || rounds > MAX_ROUNDS || ios / rounds < 10 || seconds <= 0) {
-		fprintf(stderr, "bench_vblk: --rounds 1 to %d with at least 10 --ios per round, "
-				"--seconds > 0\n", MAX_ROUNDS);
+	if (rounds < 1 || rounds > MAX_ROUNDS || ios / rounds < 10 ||
+	    (disk_ios > 0 && disk_ios / rounds < 10) || seconds <= 0) {
+		fprintf(stderr, "bench_vblk: --rounds 1 to %d with at least 10 --ios (and --disk-ios, "
+				"unless 0) per round, --seconds > 0\n", MAX_ROUNDS);
 		return 2;
 	}
 	if (peer_init(&irqd_peer, "irqd") < 0 || peer_init(&qsd, "qsd") < 0)
@@ -297,7 +364,7 @@ int main(int argc, char **argv)
 	if (irqd_connect(irqd_peer.sock, &irqd) < 0)
 		die("irqd", irqd_last_error());
 	make_image();
-	int r = peer_start_qsd(&qsd, image);
+	int r = peer_start_qsd(&qsd, image, false);
 	if (r < 0)
 		die("qemu-storage-daemon", r == -ENOENT ? "not installed" : peer_log_tail(&qsd));
 	/* the driver and irqd share a CPU, the device has the other, in every mode alike */
@@ -307,25 +374,30 @@ int main(int argc, char **argv)
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	peer_pin(irqd_peer.pid, DRIVER_CPU);
 	peer_pin(qsd.pid, DEVICE_CPU);
-	for (unsigned i = 0; i < HOPS; i++)
-		hist_init(&hops[i]);
-	/* warm-up: the first reads of a fresh device and page cache are slow for whoever runs
-	 * first */
-	for (unsigned m = 0; m < MODES; m++)
-		qd1(m, ios / rounds, -1);
+	disk_run_init(&cached);
+	disk_run_init(&direct_io);
+	qd1_rounds(&cached, ios, rounds);
 	unsigned order[MODES] = { 0, 1, 2, 3, 4 };
-	for (unsigned round = 0; round < rounds; round++) {
-		stats_shuffle(order, MODES, &seed);
-		for (unsigned i = 0; i < MODES; i++)
-			qd1(order[i], ios / rounds, (int)round);
-	}
 	for (unsigned round = 0; round < rounds; round++) {
 		stats_shuffle(order, MODES, &seed);
 		for (unsigned i = 0; i < MODES; i++)
 			qd32(order[i], seconds / rounds, round);
 	}
-	for (unsigned m = 0; m < MODES; m++)
-		hist_snapshot(&qd1_hist[m], &res[m].qd1);
+	/* the same image, the device started again to read it with O_DIRECT (no driver is
+	 * connected, nothing is in flight) */
+	bool on_disk = false;
+	if (disk_ios > 0) {
+		peer_kill(&qsd);
+		r = peer_start_qsd(&qsd, image, true);
+		if (r < 0)
+			fprintf(stderr, "bench_vblk: no QD1 on the disk: qemu-storage-daemon with O_DIRECT: %s\n",
+				peer_log_tail(&qsd));
+		else {
+			peer_pin(qsd.pid, DEVICE_CPU);
+			qd1_rounds(&direct_io, disk_ios, rounds);
+			on_disk = true;
+		}
+	}
 
 	char path[256];
 	snprintf(path, sizeof path, "%s/vblk.md", out);
@@ -335,10 +407,11 @@ int main(int argc, char **argv)
 		FILE *f = outs[k];
 		fprintf(f, "\n## virtio-blk on qemu-storage-daemon: 4 KiB random reads (%u QD1 reads and QD%d for %.1f s, in %u rounds)\n\n",
 			ios, QD_MAX, seconds, rounds);
+		fprintf(f, "The image in the host's page cache (cache.direct=off).\n\n");
 		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD1 driver CPU | QD32 IOPS | QD32 driver CPU | QD32 irqd CPU | QD32 device CPU | wake-ups/IO | deferred looks/IO | kicks/IO | re-kicks |\n");
 		fprintf(f, "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
 		for (unsigned m = 0; m < MODES; m++) {
-			struct result *x = &res[m];
+			struct result *x = &cached.res[m];
 			double total_ios = (double)(x->qd1.count + x->qd32_ios);
 			fprintf(f, "| %s | %.1f | %.1f | %.0f%% | %.0f | %.0f%% | %.0f%% | %.0f%% | %.3f | %.3f | %.3f | %" PRIu64 " |\n",
 				mode_label[m], p_us(&x->qd1, 50), p_us(&x->qd1, 99),
@@ -348,21 +421,14 @@ int main(int argc, char **argv)
 				total_ios ? x->deferred_polls / total_ios : 0, total_ios ? x->kicks / total_ios : 0,
 				x->rekicks);
 		}
-		fprintf(f, "\nQD1 read through irqd, where the time goes (p50 / p99 us):\n\n");
-		for (unsigned i = 0; i < HOPS; i++) {
-			struct hist_snapshot s;
-			hist_snapshot(&hops[i], &s);
-			fprintf(f, "- %s: %.1f / %.1f\n", hop_name[i], p_us(&s, 50), p_us(&s, 99));
-		}
+		print_hops(f, &cached);
 		/* both ways of taking the interrupt through irqd against the polling front end */
-		const struct result *po = &res[MODES - 1];
+		const struct result *po = &cached.res[MODES - 1];
 		for (unsigned m = 0; m < 2; m++) {
-			const struct result *x = &res[m];
-			char what[160];
+			const struct result *x = &cached.res[m];
 			fprintf(f, "\nTargets, %s:\n", mode_label[m]);
-			snprintf(what, sizeof what, "QD1 p50 %s / polling", mode_label[m]);
-			ratio_line(f, what, x->round_p50, po->round_p50, rounds,
-				   p_us(&x->qd1, 50) / p_us(&po->qd1, 50), 1.15, true);
+			qd1_target_line(f, &cached, m, rounds);
+			char what[160];
 			snprintf(what, sizeof what, "QD32 IOPS %s / polling", mode_label[m]);
 			ratio_line(f, what, x->round_iops, po->round_iops, rounds,
 				   (x->qd32_ios / x->qd32_s) / (po->qd32_ios / po->qd32_s), 0.95, false);
@@ -371,6 +437,24 @@ int main(int argc, char **argv)
 			fprintf(f, "- QD32 CPU (driver + irqd) / polling driver = %.2fx (target <= 0.5x): %s\n",
 				cpu, cpu <= 0.5 ? "holds" : "MISSED");
 		}
+		floor_line(f, &cached, rounds);
+		if (!on_disk)
+			continue;
+		fprintf(f, "\n### QD1 on the disk: the device reads the image with O_DIRECT (cache.direct=on), %u reads in %u rounds\n\n",
+			disk_ios, rounds);
+		fprintf(f, "| interrupt | QD1 p50 us | QD1 p99 us | QD1 driver CPU | wake-ups/IO | predicted sleeps/IO | re-kicks |\n|---|---|---|---|---|---|---|\n");
+		for (unsigned m = 0; m < MODES; m++) {
+			struct result *x = &direct_io.res[m];
+			double n = x->qd1.count ? (double)x->qd1.count : 1;
+			fprintf(f, "| %s | %.1f | %.1f | %.0f%% | %.3f | %.3f | %" PRIu64 " |\n", mode_label[m],
+				p_us(&x->qd1, 50), p_us(&x->qd1, 99), 100 * x->qd1_cpu_s / x->qd1_s,
+				x->wakeups / n, x->predicted_sleeps / n, x->rekicks);
+		}
+		print_hops(f, &direct_io);
+		fprintf(f, "\nTargets on the disk:\n");
+		for (unsigned m = 0; m < 2; m++)
+			qd1_target_line(f, &direct_io, m, rounds);
+		floor_line(f, &direct_io, rounds);
 	}
 	if (md)
 		fclose(md);

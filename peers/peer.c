@@ -163,15 +163,15 @@ int peer_start(struct peer *p, char *const argv[], int wait_sock)
 
 /* The image read through io_uring (no worker thread to wake per request: twice the rate of
  * QEMU's default thread pool here), or the thread pool where io_uring is not allowed. */
-int peer_start_qsd(struct peer *p, const char *image)
+int peer_start_qsd(struct peer *p, const char *image, bool direct_io)
 {
 	static const char *const aio[] = { "io_uring", "threads" };
 	int r = -ECHILD;
 	for (unsigned i = 0; i < 2 && r == -ECHILD; i++) {
 		char blockdev[300];
 		snprintf(blockdev, sizeof blockdev,
-			 "driver=file,node-name=file0,filename=%s,cache.direct=off,aio=%s", image,
-			 aio[i]);
+			 "driver=file,node-name=file0,filename=%s,cache.direct=%s,aio=%s", image,
+			 direct_io ? "on" : "off", aio[i]);
 		char *const argv[] = {
 			"qemu-storage-daemon", "--blockdev", blockdev,
 			"--blockdev", "driver=raw,node-name=disk0,file=file0",

@@ -10,6 +10,7 @@
 #ifndef PEERS_PEER_H
 #define PEERS_PEER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -24,8 +25,10 @@ struct peer {
 
 /* A fresh directory for a peer (before starting it, e.g. to put an image there). */
 int peer_init(struct peer *p, const char *name);
-/* qemu-storage-daemon exporting `image` (raw) as vhost-user-blk on p->sock; writable. */
-int peer_start_qsd(struct peer *p, const char *image);
+/* qemu-storage-daemon exporting `image` (raw) as vhost-user-blk on p->sock; writable. With
+ * direct_io it reads and writes the image with O_DIRECT (cache.direct=on): every request goes
+ * to the host's disk, past its page cache. */
+int peer_start_qsd(struct peer *p, const char *image, bool direct_io);
 /* dpdk-testpmd with one port, vdev (e.g. "net_vhost0,iface=@SOCK@,queues=1,client=0" for a
  * device, "net_virtio_user0,path=PATH,queues=1" for DPDK's polling driver) in forward_mode
  * (txonly, rxonly, io) with 64-byte frames, statistics every second on its log; its

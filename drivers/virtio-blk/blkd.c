@@ -270,8 +270,9 @@ int main(int argc, char **argv)
 	if (!device_path || !listen_path)
 		die("usage", "blkd --device VHOST_USER_SOCK --listen PATH [--irqd SOCK] [--irq MODE] "
 			     "[--name NAME] [--spin-us N] [--defer-us N] [--reconnect-ms N]");
-	/* deferred looks are short sleeps: the default timer slack (50 us) would double them */
-	if (o.defer_us)
+	/* deferred looks and the sleeps ahead of a slow device's completion are timed: the
+	 * default timer slack (50 us) would double the first and blur the second */
+	if (o.defer_us || o.spin_us)
 		prctl(PR_SET_TIMERSLACK, 1000UL);
 	if ((o.irq == VIRTIO_IRQ_IRQD || o.irq == VIRTIO_IRQ_DIRECT) &&
 	    irqd_connect(irqd_sock, &o.irqd) < 0)

@@ -41,8 +41,25 @@ struct vblk {
 	bool interrupts_off;         /* vblk_process left the device's interrupts off (the policy) */
 	bool deferred;               /* ... after completions, with a deep queue: look again later */
 	uint64_t progress_ns;        /* last completion or first submission into an idle queue */
+	/* Hybrid waiting on a shallow queue (spin_us) learns what the device takes for a request
+	 * and how late a timed sleep ends, so that on a slow device it sleeps through most of a
+	 * request, interrupts off, and polls from just before the completion is due. */
+	uint64_t service_ns;         /* a request's submit-to-completion time (0: none seen) */
+	uint64_t sleep_late_ns;      /* how much later than asked a timed sleep ends */
+	uint64_t sleep_until_ns;     /* a predicted sleep is under way, until then (0: none) */
+	enum found {                 /* how the completions about to be drained were found: */
+		FOUND_BY_LOOK,       /*   at a look (after an interrupt, or with others) */
+		FOUND_POLLING,       /*   arriving while polling: the device timed exactly */
+		FOUND_AFTER_SLEEP,   /*   at the first look after a predicted sleep: overslept */
+	} found;
+	bool learning;               /* ... from a shallow queue: they teach service_ns */
 	struct vblk_stats st;
 };
+
+/* A timed sleep ends this much before the completion is due, beyond its learned lateness
+ * (the lateness varies); a shorter sleep than HYBRID_MIN_SLEEP_NS is not worth a timer. */
+#define HYBRID_MARGIN_NS 10000u
+#define HYBRID_MIN_SLEEP_NS 10000u
 
 static void apply_defaults(struct vblk_options *o)
 {
@@ -136,6 +153,26 @@ out:
 	return 0;
 }
 
+/* A completion seen arriving while polling times the device exactly: the estimate moves an
+ * eighth of the way to it. One already there when a predicted sleep ended says the sleep was
+ * too long, by an unknown amount: the estimate drops half a poll's length below what was
+ * seen, so that the next sleep ends while polling can still see the completion arrive (and
+ * after a slow spell it comes down in a few requests). One found later than the estimate at
+ * any other look (polling ran out and the interrupt came) raises it a quarter of the way. */
+static void learn_service_time(struct vblk *b, uint64_t t)
+{
+	uint64_t est = b->service_ns, half_poll = b->opt.spin_us * 500ull;
+	if (est == 0)
+		est = t;
+	else if (b->found == FOUND_POLLING)
+		est = est + ((int64_t)t - (int64_t)est) / 8;
+	else if (b->found == FOUND_AFTER_SLEEP)
+		est = (t < est ? t : est) - (t / 2 < half_poll ? t / 2 : half_poll);
+	else if (t > est)
+		est = est + (t - est) / 4;
+	b->service_ns = est;
+}
+
 static void complete(struct vblk *b, struct vblk_slot *s, int status)
 {
 	struct vblk_req *r = s->req;
@@ -152,6 +189,8 @@ static void complete(struct vblk *b, struct vblk_slot *s, int status)
 	b->st.completed++;
 	if (status != 0)
 		b->st.failed++;
+	if (b->learning && status == 0)
+		learn_service_time(b, r->completed_ns - r->submitted_ns);
 	if (r->done)
 		r->done(r);
 }
@@ -171,6 +210,7 @@ static void reclaim_one(void *token, void *arg)
 static void fail_in_flight(struct vblk *b, int status)
 {
 	b->connected = false;
+	b->sleep_until_ns = 0;
 	struct reclaim_ctx c = { b, status };
 	virtq_reclaim(&b->vq, reclaim_one, &c);
 }
@@ -363,15 +403,40 @@ static bool shallow(unsigned depth)
 /* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
  * sleeping, spin_us) and for a deep one while completions keep coming (defer_us); vblk_idle
  * turns them back on when the caller would sleep. */
+/* The first look after a predicted sleep ended learns how late it ended, whatever it finds;
+ * true if this is that look. */
+static bool end_predicted_sleep(struct vblk *b)
+{
+	uint64_t until = b->sleep_until_ns, now;
+	if (!until || (now = virtio_now_ns()) < until)
+		return false;
+	/* a caller back much later (busy elsewhere) says nothing of the timer: a sample is at
+	 * most a request's time */
+	uint64_t late = now - until < b->service_ns ? now - until : b->service_ns;
+	if (b->st.predicted_sleeps == 1) /* the first one: nothing to average with */
+		b->sleep_late_ns = late;
+	else
+		b->sleep_late_ns += ((int64_t)late - (int64_t)b->sleep_late_ns) / 8;
+	b->sleep_until_ns = 0;
+	return true;
+}
+
 int vblk_process(struct vblk *b)
 {
+	if (end_predicted_sleep(b))
+		b->found = FOUND_AFTER_SLEEP;
 	unsigned depth = requests_in_flight(b);
 	bool spin = b->opt.spin_us && depth && shallow(depth);
 	bool defer = b->opt.defer_us && !shallow(depth);
 	b->interrupts_off = spin || defer;
+	b->learning = spin;
 	int n = process(b, !b->interrupts_off);
-	if (n > 0)
+	b->learning = false;
+	b->found = FOUND_BY_LOOK;
+	if (n > 0) {
 		b->deferred = defer;
+		b->sleep_until_ns = 0; /* what a predicted sleep waited for has come */
+	}
 	return n;
 }
 
@@ -397,13 +462,16 @@ static void watchdog(struct vblk *b, uint64_t now)
 	}
 }
 
-/* Polls the used ring for up to spin_us; true if a completion came. */
+/* Polls the used ring for up to spin_us; true if a completion came (FOUND_POLLING: after a
+ * look that found none). */
 static bool spin_for_completion(struct vblk *b, uint64_t now)
 {
 	uint64_t end = now + b->opt.spin_us * 1000ull;
 	for (unsigned i = 0;; i++) {
-		if (virtq_pending(&b->vq))
+		if (virtq_pending(&b->vq)) {
+			b->found = i > 0 ? FOUND_POLLING : FOUND_BY_LOOK;
 			return true;
+		}
 		if ((i & 63) == 63 && virtio_now_ns() >= end)
 			return false;
 	}
@@ -419,6 +487,34 @@ int vblk_watchdog(struct vblk *b)
 	return due > now ? (int)((due - now + 999999) / 1000000) : 0;
 }
 
+static uint64_t oldest_submission_ns(const struct vblk *b)
+{
+	uint64_t oldest = UINT64_MAX;
+	for (unsigned i = 0; i < b->opt.queue_size; i++)
+		if (b->slot[i].req && b->slot[i].req->submitted_ns < oldest)
+			oldest = b->slot[i].req->submitted_ns;
+	return oldest;
+}
+
+/* Hybrid polling on a shallow queue: how long to sleep, interrupts off, before polling, so
+ * that polling starts just before the oldest request is due (0: poll now). Woken early (an
+ * epoll caller's other work) it sleeps the rest. */
+static uint32_t predicted_sleep_us(struct vblk *b, uint64_t now)
+{
+	uint64_t until = b->sleep_until_ns;
+	if (until && now < until)
+		return (uint32_t)((until - now + 999) / 1000);
+	if (b->service_ns == 0)
+		return 0;
+	uint64_t due = oldest_submission_ns(b) + b->service_ns;
+	uint64_t lead = b->sleep_late_ns + HYBRID_MARGIN_NS;
+	if (due < now + lead + HYBRID_MIN_SLEEP_NS)
+		return 0;
+	b->sleep_until_ns = due - lead;
+	b->st.predicted_sleeps++;
+	return (uint32_t)((b->sleep_until_ns - now + 999) / 1000);
+}
+
 bool vblk_idle(struct vblk *b, uint32_t *after_us)
 {
 	*after_us = 0;
@@ -431,10 +527,14 @@ bool vblk_idle(struct vblk *b, uint32_t *after_us)
 		return false;
 	}
 	b->deferred = false;
-	if (b->opt.spin_us && depth && shallow(depth) &&
-	    spin_for_completion(b, virtio_now_ns())) {
-		b->st.spin_hits++;
-		return true;
+	if (b->opt.spin_us && depth && shallow(depth)) {
+		uint64_t now = virtio_now_ns();
+		if ((*after_us = predicted_sleep_us(b, now)) != 0)
+			return false; /* interrupts still off */
+		if (spin_for_completion(b, now)) {
+			b->st.spin_hits++;
+			return true;
+		}
 	}
 	if (!b->interrupts_off)
 		return false; /* vblk_process re-armed and rechecked them */

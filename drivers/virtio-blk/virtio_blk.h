@@ -38,9 +38,11 @@ struct vblk_options {
 	uint32_t watchdog_us;
 	/* Hybrid waiting: with at most VBLK_SPIN_MAX_DEPTH requests in flight the driver
 	 * (vblk_idle) polls the used ring this long before it sleeps on the interrupt (0: sleep at
-	 * once). A wake-up
-	 * costs more than a fast device's service time on some machines; polling a few
-	 * microseconds first keeps shallow queues fast. */
+	 * once). A wake-up costs more than a fast device's service time on some machines; polling
+	 * a few microseconds first keeps shallow queues fast. On a device slower than a wake-up it
+	 * first sleeps, the device's interrupts off, until just before the request is due (it
+	 * learns the device's time and the timer's lateness), then polls: the latency of polling
+	 * for a fraction of its CPU (Linux's hybrid polling). */
 	uint32_t spin_us;
 	/* Deferred interrupts (Linux's napi_defer_hard_irqs): with more than VBLK_SPIN_MAX_DEPTH
 	 * requests in flight, a wait that took completions leaves the device's interrupts off and
@@ -80,6 +82,7 @@ struct vblk_stats {
 	uint64_t submitted, completed, failed, reconnects;
 	uint64_t rekicks;            /* watchdog notifications (device stalls) */
 	uint64_t spin_hits;          /* waits ended by polling, before sleeping */
+	uint64_t predicted_sleeps;   /* sleeps until just before a shallow queue's request is due */
 	uint64_t deferred_polls;     /* looks at the ring defer_us after completions */
 	struct virtq_stats vq;
 	uint64_t wakeups, interrupts;
@@ -113,8 +116,8 @@ int vblk_wait(struct vblk *b, int timeout_ms);
  * does this itself; an epoll loop calls it before vblk_arm). It may poll the ring up to
  * spin_us (a shallow queue). true: completions are there, call vblk_process. false: sleep,
  * either *after_us microseconds with the device's interrupts still off and then call
- * vblk_process (a busy deep queue, defer_us), or (*after_us == 0) until the interrupt, which
- * is on and rechecked. Not in POLL mode. */
+ * vblk_process (a busy deep queue, defer_us, or a shallow one's request not yet due), or
+ * (*after_us == 0) until the interrupt, which is on and rechecked. Not in POLL mode. */
 bool vblk_idle(struct vblk *b, uint32_t *after_us);
 /* Before an epoll loop sleeps on vblk_irq_fd: arms it; 1 if completions are pending after all
  * (call vblk_process instead of sleeping). */

@@ -51,7 +51,7 @@ static void bed_up(struct bed *t, bool adaptive)
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, IMAGE_MB << 20), 0);
 	close(fd);
-	int r = peer_start_qsd(&t->qsd, t->image);
+	int r = peer_start_qsd(&t->qsd, t->image, false);
 	if (r < 0)
 		fail_msg("qemu-storage-daemon: %s; log: %s", strerror(-r), peer_log_tail(&t->qsd));
 	start_blkd(t, adaptive);
@@ -318,7 +318,7 @@ static void test_device_restart(void **state)
 			assert_int_equal(blkq_submit(q, &e), 0);
 		}
 		peer_kill(&t.qsd);
-		int r = peer_start_qsd(&t.qsd, t.image);
+		int r = peer_start_qsd(&t.qsd, t.image, false);
 		if (r < 0)
 			fail_msg("restart: %s", strerror(-r));
 		int got = 0;

@@ -59,7 +59,7 @@ static void bed_up(struct bed *t, struct vblk_options o)
 	t->c = client(&t->irqd);
 	assert_int_equal(peer_init(&t->qsd, "qsd"), 0);
 	make_image(t);
-	int r = peer_start_qsd(&t->qsd, t->image);
+	int r = peer_start_qsd(&t->qsd, t->image, false);
 	if (r < 0)
 		fail_msg("qemu-storage-daemon: %s; log: %s", strerror(-r), peer_log_tail(&t->qsd));
 	open_driver(t, o);
@@ -266,7 +266,7 @@ static void test_reconnect(void **state)
 			;
 		assert_int_equal(r, -ECONNRESET);
 		/* What was still queued fails at reconnect; new requests are refused meanwhile. */
-		int r2 = peer_start_qsd(&t.qsd, t.image);
+		int r2 = peer_start_qsd(&t.qsd, t.image, false);
 		if (r2 < 0)
 			fail_msg("restart: %s; log: %s", strerror(-r2), peer_log_tail(&t.qsd));
 		if (vblk_reconnect(t.b, 10000) < 0)

@@ -6,7 +6,8 @@
  * reason and does not crash; a request the lying device held fails with -EPROTO, exactly once.
  * Or it serves requests correctly but pauses halfway through a batch, and the driver, having
  * left the device's interrupts off while it drained the first half, must have turned them
- * back on before it slept.
+ * back on before it slept. Or it serves them correctly and slowly, and the hybrid waiting
+ * policy sleeps through most of each request with the device's interrupts off.
  */
 #include <errno.h>
 #include <poll.h>
@@ -15,8 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -24,15 +27,18 @@
 #include "vhost-user/vhost_user.h"
 #include "virtio-blk/virtio_blk.h"
 
-enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE };
+enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW };
 
 /* PAUSE: the held half waits until the driver asks for an interrupt for it, or this long (a
  * driver that never asks is failed by its own wait, 2 s, first) */
 #define PAUSE_MAX_MS 3000
+/* SLOW: every request is completed this long after the kick that brought it */
+#define SLOW_MS 2
 
 struct fake {
 	enum fault fault;
 	char path[96]; /* room for ".tmp" in sun_path */
+	uint64_t *signals; /* the device's eventfd writes (shared_page) */
 };
 
 struct msg {
@@ -62,13 +68,17 @@ struct ring {
 	uint64_t paused_ns;
 };
 
-/* Has the driver asked for an interrupt within the held requests (used_event among the used
- * indexes they will take, §2.7.10), or has the pause lasted PAUSE_MAX_MS? */
-static bool pause_over(const struct ring *r)
+/* PAUSE: has the driver asked for an interrupt within the held requests (used_event among the
+ * used indexes they will take, §2.7.10), or has the pause lasted PAUSE_MAX_MS? SLOW: have they
+ * been held SLOW_MS? */
+static bool pause_over(const struct ring *r, enum fault fault)
 {
+	uint64_t held_ns = mono_ns() - r->paused_ns;
+	if (fault == SLOW)
+		return held_ns >= SLOW_MS * 1000000ull;
 	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_ACQUIRE);
 	return (uint16_t)(event - r->used->idx) < r->n_held ||
-	       mono_ns() - r->paused_ns >= PAUSE_MAX_MS * 1000000ull;
+	       held_ns >= PAUSE_MAX_MS * 1000000ull;
 }
 
 /* Takes the requests the driver made available: each one's status byte, its last descriptor
@@ -95,7 +105,7 @@ static void take_requests(struct ring *r)
 
 /* Completes the first n held requests, and interrupts only if the driver's used_event asks
  * for it (§2.7.10): index first, then the event index, as the driver arms in the other order. */
-static int complete(struct ring *r, unsigned n, int call)
+static int complete(struct ring *r, unsigned n, int call, uint64_t *signals)
 {
 	uint16_t old = r->used->idx, idx = old;
 	for (unsigned i = 0; i < n; i++)
@@ -106,9 +116,10 @@ static int complete(struct ring *r, unsigned n, int call)
 	__atomic_store_n(&r->used->idx, idx, __ATOMIC_SEQ_CST);
 	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_SEQ_CST);
 	uint64_t one = 1;
-	if (virtq_need_event(event, idx, old) && write(call, &one, sizeof one) != sizeof one)
-		return -1;
-	return 0;
+	if (!virtq_need_event(event, idx, old))
+		return 0;
+	__atomic_fetch_add(signals, 1, __ATOMIC_RELAXED);
+	return write(call, &one, sizeof one) == sizeof one ? 0 : -1;
 }
 
 /* The back end: one connection, the messages the front end sends, then the fault. */
@@ -134,13 +145,21 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		struct msg m;
 		int fds[8], nfds;
 		struct pollfd pf[2] = { { .fd = s, .events = POLLIN }, { .fd = kick, .events = POLLIN } };
-		/* PAUSE: the held half is completed when the pause is over, looked at every ms */
-		int k = poll(pf, kick >= 0 ? 2 : 1, ring.n_held ? 1 : -1);
+		/* PAUSE: what is held is completed when the pause is over, looked at every ms; SLOW:
+		 * when it is due */
+		uint64_t wait_ns = 1000000;
+		if (f->fault == SLOW && ring.n_held) {
+			uint64_t held_ns = mono_ns() - ring.paused_ns;
+			wait_ns = held_ns < SLOW_MS * 1000000ull ? SLOW_MS * 1000000ull - held_ns : 0;
+		}
+		struct timespec ts = { (time_t)(wait_ns / 1000000000u), (long)(wait_ns % 1000000000u) };
+		int k = ppoll(pf, kick >= 0 ? 2 : 1, ring.n_held ? &ts : NULL, NULL);
 		if (k < 0)
 			return 2;
-		if (ring.n_held && pause_over(&ring) && complete(&ring, ring.n_held, call) < 0)
+		if (ring.n_held && pause_over(&ring, f->fault) &&
+		    complete(&ring, ring.n_held, call, f->signals) < 0)
 			return 2;
-		if (f->fault == PAUSE && kick >= 0 && (pf[1].revents & POLLIN)) {
+		if ((f->fault == PAUSE || f->fault == SLOW) && kick >= 0 && (pf[1].revents & POLLIN)) {
 			uint64_t v;
 			if (read(kick, &v, sizeof v) < 0)
 				return 2;
@@ -150,10 +169,12 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 						      .desc = (void *)(mem + (desc_addr - region_user)),
 						      .avail = (void *)(mem + (avail_addr - region_user)),
 						      .used = (void *)(mem + (used_addr - region_user)) };
+			bool idle = ring.n_held == 0;
 			take_requests(&ring);
-			if (complete(&ring, (ring.n_held + 1) / 2, call) < 0)
+			if (f->fault == PAUSE && complete(&ring, (ring.n_held + 1) / 2, call, f->signals) < 0)
 				return 2;
-			ring.paused_ns = mono_ns();
+			if (f->fault == PAUSE || idle)
+				ring.paused_ns = mono_ns();
 		} else if (kick >= 0 && (pf[1].revents & POLLIN)) {
 			/* a request: answer it with an impossible used entry */
 			uint64_t v;
@@ -236,6 +257,7 @@ static int fake_teardown(void **state)
 static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 {
 	f->fault = fault;
+	f->signals = shared_page(sizeof(uint64_t));
 	snprintf(f->path, sizeof f->path, "/tmp/irqd-fake-%d-%d.sock", (int)getpid(), (int)fault);
 	snprintf(fake_path, sizeof fake_path, "%s", f->path);
 	unlink(f->path);
@@ -244,13 +266,14 @@ static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 }
 
 /* A 32-entry queue (ten requests of three descriptors) of 4 KiB buffers, interrupts on the
- * call eventfd; defer_us as given. */
-static int open_blk(const struct fake *f, uint32_t defer_us, struct vblk **b, char *err,
-		    size_t len)
+ * call eventfd; spin_us and defer_us as given. */
+static int open_blk(const struct fake *f, uint32_t spin_us, uint32_t defer_us, struct vblk **b,
+		    char *err, size_t len)
 {
 	/* the watchdog (a re-notification after 30 s without progress) rescues no test */
 	struct vblk_options o = { .queue_size = 32, .max_io = 4096, .irq = VIRTIO_IRQ_EVENTFD,
-				  .defer_us = defer_us, .watchdog_us = 30000000 };
+				  .spin_us = spin_us, .defer_us = defer_us,
+				  .watchdog_us = 30000000 };
 	struct virtio_dev *dev;
 	/* no retries: a back end that accepts and closes is retried within the timeout */
 	int r = vhost_user_open(f->path, "fake0", vblk_arena_size(&o), 0, &dev, err, len);
@@ -264,7 +287,7 @@ static void expect_open_error(enum fault fault, int want, const char *text)
 	start_fake(&f, fault, &pid);
 	struct vblk *b = NULL;
 	char err[200] = "";
-	int r = open_blk(&f, 0, &b, err, sizeof err);
+	int r = open_blk(&f, 0, 0, &b, err, sizeof err);
 	assert_null(b);
 	assert_int_equal(r, want);
 	if (strstr(err, text) == NULL)
@@ -304,7 +327,7 @@ static void bad_used(enum fault fault)
 	start_fake(&f, fault, &pid);
 	struct vblk *b;
 	char err[200];
-	if (open_blk(&f, 0, &b, err, sizeof err) < 0)
+	if (open_blk(&f, 0, 0, &b, err, sizeof err) < 0)
 		fail_msg("open: %s", err);
 	done_count = 0;
 	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
@@ -349,7 +372,7 @@ static void paused_device(uint32_t defer_us)
 	start_fake(&f, PAUSE, &pid);
 	struct vblk *b;
 	char err[200];
-	if (open_blk(&f, defer_us, &b, err, sizeof err) < 0)
+	if (open_blk(&f, 0, defer_us, &b, err, sizeof err) < 0)
 		fail_msg("open: %s", err);
 	done_count = 0;
 	struct vblk_req r[8];
@@ -376,6 +399,7 @@ static void paused_device(uint32_t defer_us)
 	assert_int_equal(st.completed, 8);
 	assert_int_equal(st.rekicks, 0);
 	assert_int_equal(st.interrupts, 2);
+	assert_int_equal(*f.signals, 2);
 	if (defer_us)
 		assert_true(st.deferred_polls >= 1);
 	vblk_close(b);
@@ -394,6 +418,54 @@ static void test_paused_device_deferred(void **state)
 	paused_device(25);
 }
 
+/* Forty reads one at a time from a device that takes 2 ms for each. The hybrid waiting
+ * policy (spin_us) learns that, and from the second read on sleeps through most of each one
+ * with the device's interrupts off before it polls: the device is then asked for a signal only
+ * when a read outlasts the sleep and the poll after it. Every read completes once, and every
+ * signal the device sent is counted once. */
+static void test_slow_device_hybrid(void **state)
+{
+	(void)state;
+	/* timed sleeps end within a microsecond of their time, not 50 (the default slack), in
+	 * the driver and in the device forked below */
+	prctl(PR_SET_TIMERSLACK, 1000UL);
+	struct fake f;
+	pid_t pid;
+	start_fake(&f, SLOW, &pid);
+	struct vblk *b;
+	char err[200];
+	if (open_blk(&f, 50, 0, &b, err, sizeof err) < 0)
+		fail_msg("open: %s", err);
+	done_count = 0;
+	for (unsigned i = 0; i < 40; i++) {
+		struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = i * 8, .len = 4096,
+				      .data = vblk_buffer(b, 0), .done = on_done };
+		assert_int_equal(vblk_submit(b, &r), 0);
+		while (r.completed_ns == 0)
+			if (vblk_wait(b, 2000) <= 0)
+				fail_msg("read %u: no completion within 2 s", i);
+		assert_int_equal(r.status, 0);
+	}
+	/* the last signal may come after the read it announced was taken: wait for it */
+	struct vblk_stats st;
+	WAIT_UNTIL((vblk_process(b), vblk_stats(b, &st),
+		    st.interrupts == __atomic_load_n(f.signals, __ATOMIC_RELAXED)), 5000);
+	printf("  40 reads of 2 ms: %llu predicted sleeps, %llu polls that ended a wait, %llu "
+	       "interrupts (the device sent %llu)\n", (unsigned long long)st.predicted_sleeps,
+	       (unsigned long long)st.spin_hits, (unsigned long long)st.interrupts,
+	       (unsigned long long)*f.signals);
+	assert_int_equal(done_count, 40);
+	assert_int_equal(st.completed, 40);
+	assert_int_equal(st.rekicks, 0);
+	assert_int_equal(st.interrupts, *f.signals);
+	/* the first read teaches the device's time: it is waited for by polling, then the
+	 * interrupt; a sleep ahead of each later one, unless timers here are later than 2 ms */
+	assert_true(st.predicted_sleeps >= 20);
+	assert_true(*f.signals < 40);
+	vblk_close(b);
+	assert_int_equal(reap_within(pid, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -404,6 +476,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_used_len, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device_deferred, fake_teardown),
+		cmocka_unit_test_teardown(test_slow_device_hybrid, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
