@@ -158,7 +158,8 @@ out:
  * too long, by an unknown amount: the estimate drops half a poll's length below what was
  * seen, so that the next sleep ends while polling can still see the completion arrive (and
  * after a slow spell it comes down in a few requests). One found later than the estimate at
- * any other look (polling ran out and the interrupt came) raises it a quarter of the way. */
+ * any other look (polling ran out and the interrupt came) raises it a quarter of the way, by
+ * one poll's length at most: a lone slow request must not make the next ones oversleep. */
 static void learn_service_time(struct vblk *b, uint64_t t)
 {
 	uint64_t est = b->service_ns, half_poll = b->opt.spin_us * 500ull;
@@ -169,7 +170,7 @@ static void learn_service_time(struct vblk *b, uint64_t t)
 	else if (b->found == FOUND_AFTER_SLEEP)
 		est = (t < est ? t : est) - (t / 2 < half_poll ? t / 2 : half_poll);
 	else if (t > est)
-		est = est + (t - est) / 4;
+		est = est + ((t - est) / 4 < 2 * half_poll ? (t - est) / 4 : 2 * half_poll);
 	b->service_ns = est;
 }
 
