@@ -347,12 +347,17 @@ static void fire(struct line *l, uint64_t events, uint64_t now)
 	unsigned notified = 0;
 	struct attachment *a;
 	urcu_memb_read_lock();
-	irqd_list_for_each_entry_rcu(a, &l->attachments, node) {
-		if (!irqcore_notify(&l->core, &a->sharer))
-			continue;
-		notified++;
-		queue_events(a, level ? 1 : events, first, last, level ? l->core.occurrence : 0, now);
-	}
+	/* the sharer that handled the line last first (its wake-up is the first the scheduler
+	 * sees), then the others; answers are taken on this thread, so the order holds */
+	for (int owner_pass = 1; owner_pass >= 0; owner_pass--)
+		irqd_list_for_each_entry_rcu(a, &l->attachments, node) {
+			if (irqcore_likely_owner(&l->core, &a->sharer) != owner_pass ||
+			    !irqcore_notify(&l->core, &a->sharer))
+				continue;
+			notified++;
+			queue_events(a, level ? 1 : events, first, last,
+				     level ? l->core.occurrence : 0, now);
+		}
 	urcu_memb_read_unlock();
 	apply(l, irqcore_fire_end(&l->core, notified, events, now));
 	if (level)

@@ -82,22 +82,20 @@ int irqcore_answer(struct irqcore_line *l, struct irqcore_sharer *s, uint64_t oc
 {
 	if (a != IRQCORE_HANDLED && a != IRQCORE_NOT_MINE)
 		return -1;
-	if (l->trigger == IRQCORE_EDGE) {
-		/* Optional on edge lines: counted, never waited for. */
-		if (a == IRQCORE_HANDLED)
-			l->n.handled++;
-		else
-			l->n.not_mine++;
-		return 0;
+	if (l->trigger == IRQCORE_LEVEL) {
+		if (occ == 0 || occ != s->notified_occ || s->answered_occ == occ)
+			return -1;
+		s->answered_occ = occ;
+		s->stalled = false; /* it answers again: wait for it next time */
 	}
-	if (occ == 0 || occ != s->notified_occ || s->answered_occ == occ)
-		return -1;
-	s->answered_occ = occ;
-	s->stalled = false; /* it answers again: wait for it next time */
-	if (a == IRQCORE_HANDLED)
+	if (a == IRQCORE_HANDLED) {
 		l->n.handled++;
-	else
+		s->handled_seq = ++l->handled_seq;
+	} else {
 		l->n.not_mine++;
+	}
+	if (l->trigger == IRQCORE_EDGE)
+		return 0; /* optional on edge lines: counted, never waited for */
 	if (!l->in_service || occ != l->occurrence) {
 		s->answers_late++;
 		return 0;
@@ -110,6 +108,11 @@ int irqcore_answer(struct irqcore_line *l, struct irqcore_sharer *s, uint64_t oc
 	if (--l->awaiting == 0)
 		return complete(l, now_ns);
 	return 0;
+}
+
+bool irqcore_likely_owner(const struct irqcore_line *l, const struct irqcore_sharer *s)
+{
+	return s->handled_seq != 0 && s->handled_seq == l->handled_seq;
 }
 
 unsigned irqcore_sharer_gone(struct irqcore_line *l, struct irqcore_sharer *s, uint64_t now_ns)

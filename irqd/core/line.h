@@ -71,6 +71,7 @@ struct irqcore_line {
 	bool any_handled;           /* some sharer answered HANDLED for `occurrence` */
 	uint64_t service_deadline_ns;
 	uint64_t firing_events;     /* events of the edge firing in progress */
+	uint64_t handled_seq;       /* HANDLED answers so far, numbering them (edge and level) */
 
 	/* storm window */
 	uint32_t storm_count, storm_unhandled;
@@ -86,6 +87,7 @@ struct irqcore_sharer {
 	bool awaited;            /* owes an answer for notified_occ */
 	bool stalled;            /* missed a deadline; not waited for until it answers again */
 	uint64_t answers_late;   /* answers that came after the deadline or for an old occurrence */
+	uint64_t handled_seq;    /* the line's handled_seq at this sharer's last HANDLED answer */
 };
 
 void irqcore_line_init(struct irqcore_line *l, enum irqcore_trigger trigger,
@@ -112,6 +114,11 @@ unsigned irqcore_fire_end(struct irqcore_line *l, unsigned sharers_notified, uin
 int irqcore_answer(struct irqcore_line *l, struct irqcore_sharer *s, uint64_t occ,
 		   enum irqcore_answer a, uint64_t now_ns);
 
+/* Did this sharer give the line's latest HANDLED answer? Its device is then the likeliest
+ * source of the next interrupt too: a platform notifies it before the other sharers, so that
+ * the owner runs (and on a level line the line is unmasked) without waiting for every
+ * NOT_MINE first. Only an order: every sharer is still notified. */
+bool irqcore_likely_owner(const struct irqcore_line *l, const struct irqcore_sharer *s);
 /* A sharer goes away (detach, death, pass to another client is NOT a departure). Counts as
  * having answered NOT_MINE if it was awaited. Returns actions. */
 unsigned irqcore_sharer_gone(struct irqcore_line *l, struct irqcore_sharer *s, uint64_t now_ns);

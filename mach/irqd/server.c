@@ -163,17 +163,32 @@ static void flush(struct att *a, uint64_t now)
 	send_occurrence(a, 0, n);
 }
 
+/* Line l's attachments in the order they are notified: the one that handled the line last
+ * first (irqcore_likely_owner: its message is the first received), then the others. */
+static unsigned sharers_in_order(const struct line *l, struct att **out)
+{
+	unsigned n = 0;
+	for (int owner_pass = 1; owner_pass >= 0; owner_pass--)
+		for (unsigned i = 0; i < MAX_ATTS; i++)
+			if (atts[i].used && atts[i].line == l &&
+			    irqcore_likely_owner(&l->core, &atts[i].sh) == owner_pass)
+				out[n++] = &atts[i];
+	return n;
+}
+
 /* `events` edge events on line l (the kernel already acked): irqcore's flow, then each
  * attachment's coalescing decides whether its batch goes now or at its deadline. */
 static void fire_edge(struct line *l, uint64_t events)
 {
 	uint64_t now = now_ns();
 	unsigned n = 0, act;
+	struct att *order[MAX_ATTS];
+	unsigned sharers = sharers_in_order(l, order);
 
 	act = irqcore_fire_begin(&l->core, events, now);
-	for (unsigned i = 0; i < MAX_ATTS; i++) {
-		struct att *a = &atts[i];
-		if (!a->used || a->line != l || !irqcore_notify(&l->core, &a->sh))
+	for (unsigned i = 0; i < sharers; i++) {
+		struct att *a = order[i];
+		if (!irqcore_notify(&l->core, &a->sh))
 			continue;
 		n++;
 		if (a->co.pending == 0)
@@ -215,10 +230,12 @@ static void fire(struct line *l)
 		return;
 	}
 	l->fired_tsc = mrt_rdtsc();
+	struct att *order[MAX_ATTS];
+	unsigned sharers = sharers_in_order(l, order);
 	act = irqcore_fire_begin(&l->core, 1, now);
-	for (unsigned i = 0; i < MAX_ATTS; i++) {
-		struct att *a = &atts[i];
-		if (!a->used || a->line != l || !irqcore_notify(&l->core, &a->sh))
+	for (unsigned i = 0; i < sharers; i++) {
+		struct att *a = order[i];
+		if (!irqcore_notify(&l->core, &a->sh))
 			continue;
 		n++;
 		a->own_notified = l->core.occurrence;

@@ -127,6 +127,7 @@ static void expect_same_line(const struct irqcore_line *a, const struct irqcore_
 	assert_int_equal(a->any_handled, b->any_handled);
 	assert_int_equal(a->service_deadline_ns, b->service_deadline_ns);
 	assert_int_equal(a->firing_events, b->firing_events);
+	assert_int_equal(a->handled_seq, b->handled_seq);
 	assert_int_equal(a->storm_count, b->storm_count);
 	assert_int_equal(a->storm_unhandled, b->storm_unhandled);
 	assert_int_equal(a->last_unhandled_ns, b->last_unhandled_ns);
@@ -140,6 +141,7 @@ static void expect_same_sharer(const struct irqcore_sharer *a, const struct irqc
 	assert_int_equal(a->awaited, b->awaited);
 	assert_int_equal(a->stalled, b->stalled);
 	assert_int_equal(a->answers_late, b->answers_late);
+	assert_int_equal(a->handled_seq, b->handled_seq);
 }
 
 /* An invalid answer returns -1 and leaves line and sharer exactly as they were. */
@@ -240,6 +242,57 @@ static void test_level_one_sharer(void **state)
 		assert_int_equal(s.masks, i);
 		assert_int_equal(s.unmasks, i);
 		assert_int_equal(s.completes, i);
+	}
+}
+
+/* The likely owner (notified first by the platforms) is the sharer that gave the line's latest
+ * HANDLED answer: nobody before any, it follows every HANDLED and ignores NOT_MINE, on level
+ * and edge lines alike; a late HANDLED counts (the sharer did service its device), an invalid
+ * one does not. */
+static void test_likely_owner(void **state)
+{
+	(void)state;
+	for (int t = IRQCORE_EDGE; t <= IRQCORE_LEVEL; t++) {
+		struct src s;
+		struct irqcore_sharer a, b, c;
+		struct irqcore_sharer *all[3] = { &a, &b, &c };
+		bool level = t == IRQCORE_LEVEL;
+
+		src_init(&s, (enum irqcore_trigger)t);
+		irqcore_sharer_init(&a);
+		irqcore_sharer_init(&b);
+		irqcore_sharer_init(&c);
+		for (unsigned i = 0; i < 3; i++)
+			assert_false(irqcore_likely_owner(&s.l, all[i]));
+		/* occurrence 1: b handles it */
+		fire(&s, all, 3, 1, T0);
+		assert_true(answer(&s, &a, level ? 1 : 0, IRQCORE_NOT_MINE, T0) >= 0);
+		assert_true(answer(&s, &b, level ? 1 : 0, IRQCORE_HANDLED, T0) >= 0);
+		assert_true(answer(&s, &c, level ? 1 : 0, IRQCORE_NOT_MINE, T0) >= 0);
+		assert_false(irqcore_likely_owner(&s.l, &a));
+		assert_true(irqcore_likely_owner(&s.l, &b));
+		assert_false(irqcore_likely_owner(&s.l, &c));
+		/* occurrence 2: c handles it, then a NOT_MINE changes nothing */
+		fire(&s, all, 3, 1, T0 + US);
+		assert_true(answer(&s, &c, level ? 2 : 0, IRQCORE_HANDLED, T0 + US) >= 0);
+		assert_true(answer(&s, &a, level ? 2 : 0, IRQCORE_NOT_MINE, T0 + US) >= 0);
+		assert_false(irqcore_likely_owner(&s.l, &b));
+		assert_true(irqcore_likely_owner(&s.l, &c));
+		if (!level)
+			continue;
+		/* b's answer for occurrence 2 comes after the deadline completed it: late, but
+		 * HANDLED, so b serviced its device last */
+		uint64_t deadline = irqcore_deadline(&s.l);
+		for (unsigned i = 0; i < 3; i++)
+			irqcore_stall(&s.l, all[i]);
+		assert_int_equal(apply(&s, irqcore_deadline_end(&s.l, deadline)), DONE_UNMASK);
+		assert_true(answer(&s, &b, 2, IRQCORE_HANDLED, deadline + US) >= 0);
+		assert_int_equal(b.answers_late, 1);
+		assert_true(irqcore_likely_owner(&s.l, &b));
+		assert_false(irqcore_likely_owner(&s.l, &c));
+		/* an invalid HANDLED (a second answer for occurrence 2) changes nothing */
+		expect_invalid(&s, &c, 2, IRQCORE_HANDLED);
+		assert_true(irqcore_likely_owner(&s.l, &b));
 	}
 }
 
@@ -855,6 +908,7 @@ int main(void)
 		cmocka_unit_test(test_edge_counts),
 		cmocka_unit_test(test_level_one_sharer),
 		cmocka_unit_test(test_level_three_sharers_all_orders),
+		cmocka_unit_test(test_likely_owner),
 		cmocka_unit_test(test_invalid_answers),
 		cmocka_unit_test(test_client_masks_refcounted),
 		cmocka_unit_test(test_sharer_gone),
