@@ -401,9 +401,6 @@ static bool shallow(unsigned depth)
 	return depth <= VBLK_SPIN_MAX_DEPTH;
 }
 
-/* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
- * sleeping, spin_us) and for a deep one while completions keep coming (defer_us); vblk_idle
- * turns them back on when the caller would sleep. */
 /* The first look after a predicted sleep ended learns how late it ended, whatever it finds;
  * true if this is that look. */
 static bool end_predicted_sleep(struct vblk *b)
@@ -422,6 +419,9 @@ static bool end_predicted_sleep(struct vblk *b)
 	return true;
 }
 
+/* The waiting policy keeps the device's interrupts off for a shallow queue (polled before
+ * sleeping, spin_us) and for a deep one while completions keep coming (defer_us); vblk_idle
+ * turns them back on when the caller would sleep. */
 int vblk_process(struct vblk *b)
 {
 	if (end_predicted_sleep(b))
@@ -569,7 +569,12 @@ int vblk_wait(struct vblk *b, int timeout_ms)
 			if (vblk_idle(b, &defer))
 				continue;
 			if (defer) {
-				sleep_us(defer);
+				/* a predicted sleep can be long: never past the caller's deadline */
+				now = virtio_now_ns();
+				if (now >= end)
+					return vblk_process(b);
+				sleep_us(end - now < defer * 1000ull ? (uint32_t)((end - now) / 1000) + 1
+								     : defer);
 				continue;
 			}
 			/* sleep until the interrupt, the watchdog or the deadline */
