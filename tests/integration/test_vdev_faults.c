@@ -320,16 +320,25 @@ static void on_done(struct vblk_req *r)
 	done_count++;
 }
 
+/* A fake device with `fault` that gets as far as serving requests, and the driver on it
+ * (spin_us and defer_us as given); done_count starts again at 0. */
+static struct vblk *driver_on_fake(struct fake *f, enum fault fault, pid_t *pid, uint32_t spin_us,
+				   uint32_t defer_us)
+{
+	start_fake(f, fault, pid);
+	struct vblk *b;
+	char err[200];
+	if (open_blk(f, spin_us, defer_us, &b, err, sizeof err) < 0)
+		fail_msg("open: %s", err);
+	done_count = 0;
+	return b;
+}
+
 static void bad_used(enum fault fault)
 {
 	struct fake f;
 	pid_t pid;
-	start_fake(&f, fault, &pid);
-	struct vblk *b;
-	char err[200];
-	if (open_blk(&f, 0, 0, &b, err, sizeof err) < 0)
-		fail_msg("open: %s", err);
-	done_count = 0;
+	struct vblk *b = driver_on_fake(&f, fault, &pid, 0, 0);
 	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
 			      .data = vblk_buffer(b, 0), .done = on_done };
 	assert_int_equal(vblk_submit(b, &r), 0);
@@ -369,12 +378,7 @@ static void paused_device(uint32_t defer_us)
 {
 	struct fake f;
 	pid_t pid;
-	start_fake(&f, PAUSE, &pid);
-	struct vblk *b;
-	char err[200];
-	if (open_blk(&f, 0, defer_us, &b, err, sizeof err) < 0)
-		fail_msg("open: %s", err);
-	done_count = 0;
+	struct vblk *b = driver_on_fake(&f, PAUSE, &pid, 0, defer_us);
 	struct vblk_req r[8];
 	for (unsigned i = 0; i < 8; i++) {
 		r[i] = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .sector = i * 8, .len = 4096,
@@ -431,12 +435,7 @@ static void test_slow_device_hybrid(void **state)
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	struct fake f;
 	pid_t pid;
-	start_fake(&f, SLOW, &pid);
-	struct vblk *b;
-	char err[200];
-	if (open_blk(&f, 50, 0, &b, err, sizeof err) < 0)
-		fail_msg("open: %s", err);
-	done_count = 0;
+	struct vblk *b = driver_on_fake(&f, SLOW, &pid, 50, 0);
 	for (unsigned i = 0; i < 40; i++) {
 		struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = i * 8, .len = 4096,
 				      .data = vblk_buffer(b, 0), .done = on_done };
