@@ -93,12 +93,6 @@ static void die(const char *fmt, const char *what)
 	exit(1);
 }
 
-static uint64_t rnd(void)
-{
-	seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
-	return seed;
-}
-
 #define DRIVER_CPU 0
 #define DEVICE_CPU 1
 
@@ -122,6 +116,12 @@ static void disk_run_init(struct disk_run *d)
 		hist_init(&d->hops[i]);
 	for (unsigned m = 0; m < MODES; m++)
 		hist_init(&d->res[m].qd1_hist);
+}
+
+/* A random 4 KiB-aligned sector below `sectors`. */
+static uint64_t random_sector(uint64_t sectors)
+{
+	return (stats_xorshift(&seed) % sectors) & ~7ull;
 }
 
 static void add_stats(struct result *r, struct vblk *b)
@@ -159,7 +159,7 @@ static void qd1(struct disk_run *d, unsigned m, unsigned n, int round)
 	struct vblk_req r;
 	for (unsigned i = 0; i < n; i++) {
 		r = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .len = IO_BYTES, .data = vblk_buffer(b, 0),
-				       .sector = (rnd() % sectors) & ~7ull };
+				       .sector = random_sector(sectors) };
 		if (vblk_submit(b, &r) < 0)
 			die("submit", vblk_error(b));
 		while (r.completed_ns == 0)
@@ -213,7 +213,7 @@ static void qd32(unsigned m, double seconds, unsigned round)
 	for (unsigned i = 0; i < QD_MAX; i++) {
 		io[i] = (struct qd32_io){ .r = { .type = VIRTIO_BLK_T_IN, .len = IO_BYTES,
 						 .data = vblk_buffer(b, i), .done = requeue, .ctx = &io[i],
-						 .sector = (rnd() % sectors) & ~7ull }, .done = &done };
+						 .sector = random_sector(sectors) }, .done = &done };
 		if (vblk_queue(b, &io[i].r) < 0)
 			die("queue", vblk_error(b));
 	}
@@ -230,7 +230,7 @@ static void qd32(unsigned m, double seconds, unsigned round)
 				ios++;
 				done--;
 				io[i].r.completed_ns = 0;
-				io[i].r.sector = (rnd() % sectors) & ~7ull;
+				io[i].r.sector = random_sector(sectors);
 				if (vblk_queue(b, &io[i].r) < 0)
 					die("queue", vblk_error(b));
 			}
@@ -257,7 +257,7 @@ static void make_image(void)
 	static char chunk[1 << 20];
 	for (unsigned i = 0; i < IMAGE_MB; i++) {
 		for (unsigned k = 0; k < sizeof chunk / 8; k++)
-			((uint64_t *)chunk)[k] = rnd();
+			((uint64_t *)chunk)[k] = stats_xorshift(&seed);
 		if (write(fd, chunk, sizeof chunk) != (ssize_t)sizeof chunk)
 			die("image", strerror(errno));
 	}

@@ -41,11 +41,16 @@ double stats_paired_ratio(const double *a, const double *b, unsigned n, double *
 	return median;
 }
 
+uint64_t stats_xorshift(uint64_t *seed)
+{
+	*seed ^= *seed << 13, *seed ^= *seed >> 7, *seed ^= *seed << 17;
+	return *seed;
+}
+
 void stats_shuffle(unsigned *order, unsigned n, uint64_t *seed)
 {
 	for (unsigned i = n; i > 1; i--) {
-		*seed ^= *seed << 13, *seed ^= *seed >> 7, *seed ^= *seed << 17;
-		unsigned j = (unsigned)(*seed % i), t = order[i - 1];
+		unsigned j = (unsigned)(stats_xorshift(seed) % i), t = order[i - 1];
 		order[i - 1] = order[j];
 		order[j] = t;
 	}

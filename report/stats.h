@@ -19,8 +19,11 @@
  * rounds for that, the smallest and the largest. Returns 0 (lo = hi = 0) with no round. */
 double stats_paired_ratio(const double *a, const double *b, unsigned n, double *lo, double *hi);
 
-/* The variants' order for the next round, shuffled in place (Fisher-Yates) with the xorshift64
- * generator whose state is *seed: what one variant leaves behind weighs on each in turn. */
+/* One step of the xorshift64 generator whose state is *seed (not 0): the new state. */
+uint64_t stats_xorshift(uint64_t *seed);
+
+/* The variants' order for the next round, shuffled in place (Fisher-Yates) with
+ * stats_xorshift(seed): what one variant leaves behind weighs on each in turn. */
 void stats_shuffle(unsigned *order, unsigned n, uint64_t *seed);
 
 /* How a benchmark words such a ratio beside its target: "median of N per-round ratios, 95%
