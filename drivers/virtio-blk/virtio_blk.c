@@ -505,10 +505,12 @@ static uint32_t predicted_sleep_us(struct vblk *b, uint64_t now)
 	uint64_t until = b->sleep_until_ns;
 	if (until && now < until)
 		return (uint32_t)((until - now + 999) / 1000);
-	if (b->service_ns == 0)
+	/* a device faster than the timer's lead: polling at once, without looking for the
+	 * oldest request (the due time is at most service_ns away) */
+	uint64_t lead = b->sleep_late_ns + HYBRID_MARGIN_NS;
+	if (b->service_ns < lead + HYBRID_MIN_SLEEP_NS)
 		return 0;
 	uint64_t due = oldest_submission_ns(b) + b->service_ns;
-	uint64_t lead = b->sleep_late_ns + HYBRID_MARGIN_NS;
 	if (due < now + lead + HYBRID_MIN_SLEEP_NS)
 		return 0;
 	b->sleep_until_ns = due - lead;
