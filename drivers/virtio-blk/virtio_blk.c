@@ -20,11 +20,11 @@
 #define VBLK_REQUIRED (1ull << VIRTIO_F_VERSION_1)
 #define VBLK_ID_BYTES 20 /* §5.2.6: GET_ID returns a 20-byte serial */
 
-/* Per request: the header the device reads and the status byte it writes (§5.2.6). */
+/* Per request: the header the device reads and the status byte it writes (§5.2.6). The
+ * request itself is remembered in private memory (vblk.req): the device can write here. */
 struct vblk_slot {
 	struct virtio_blk_req_hdr hdr;
 	uint8_t status;
-	struct vblk_req *req;
 } __attribute__((aligned(32)));
 
 struct vblk {
@@ -34,6 +34,7 @@ struct vblk {
 	struct virtio_irq irq;
 	struct vblk_info info;
 	struct vblk_slot *slot;      /* DMA */
+	struct vblk_req **req;       /* per slot: its request (NULL: free) */
 	uint16_t *free_slot;         /* stack of free slot numbers */
 	unsigned nfree;
 	char *buffers;               /* DMA, queue_size * max_io */
@@ -123,13 +124,14 @@ int vblk_open(struct virtio_dev *dev, const struct vblk_options *o, struct vblk 
 	b->slot = virtio_dma_alloc(dev, n * sizeof *b->slot, 64);
 	b->buffers = virtio_dma_alloc(dev, (size_t)n * b->opt.max_io, 4096);
 	b->free_slot = calloc(n, sizeof *b->free_slot);
+	b->req = calloc(n, sizeof *b->req);
 	int r;
 	if (ring == NULL || b->slot == NULL || b->buffers == NULL) {
 		r = virtio_fail(b->dev, -ENOMEM, "%s: DMA arena of %zu bytes too small (needs %zu)", dev->name,
 			 dev->arena_size, vblk_arena_size(&b->opt));
 		goto out;
 	}
-	if (b->free_slot == NULL || (r = virtq_init(&b->vq, 0, n, ring, false)) < 0) {
+	if (b->free_slot == NULL || b->req == NULL || (r = virtq_init(&b->vq, 0, n, ring, false)) < 0) {
 		r = virtio_fail(b->dev, -EINVAL, "%s: queue size %u must be a power of two up to 32768",
 			 dev->name, n);
 		goto out;
@@ -176,9 +178,10 @@ static void learn_service_time(struct vblk *b, uint64_t t)
 
 static void complete(struct vblk *b, struct vblk_slot *s, int status)
 {
-	struct vblk_req *r = s->req;
-	s->req = NULL;
-	b->free_slot[b->nfree++] = (uint16_t)(s - b->slot);
+	uint16_t k = (uint16_t)(s - b->slot);
+	struct vblk_req *r = b->req[k];
+	b->req[k] = NULL;
+	b->free_slot[b->nfree++] = k;
 	r->status = status;
 	r->completed_ns = virtio_now_ns();
 	/* the interrupt's times only if it came after the request: a completion found by looking
@@ -218,11 +221,12 @@ static void fail_in_flight(struct vblk *b, int status)
 
 void vblk_close(struct vblk *b)
 {
-	if (b->vq.token)
+	if (b->vq.entry)
 		fail_in_flight(b, -ECONNRESET);
 	virtio_irq_close(&b->irq);
 	virtq_destroy(&b->vq);
 	free(b->free_slot);
+	free(b->req);
 	b->dev->ops->close(b->dev);
 	free(b);
 }
@@ -283,10 +287,11 @@ int vblk_queue(struct vblk *b, struct vblk_req *r)
 	unsigned ndesc = r->len ? 3 : 2;
 	if (b->nfree == 0 || b->vq.num_free < ndesc)
 		return -EAGAIN;
-	struct vblk_slot *s = &b->slot[b->free_slot[--b->nfree]];
+	uint16_t k = b->free_slot[--b->nfree];
+	struct vblk_slot *s = &b->slot[k];
 	s->hdr = (struct virtio_blk_req_hdr){ .type = r->type, .sector = r->sector };
 	s->status = 0xff;
-	s->req = r;
+	b->req[k] = r;
 	/* §5.2.6: header (device-readable), data (readable for OUT, writable for IN and GET_ID),
 	 * status (writable). */
 	struct virtq_buf buf[3];
@@ -492,8 +497,8 @@ static uint64_t oldest_submission_ns(const struct vblk *b)
 {
 	uint64_t oldest = UINT64_MAX;
 	for (unsigned i = 0; i < b->opt.queue_size; i++)
-		if (b->slot[i].req && b->slot[i].req->submitted_ns < oldest)
-			oldest = b->slot[i].req->submitted_ns;
+		if (b->req[i] && b->req[i]->submitted_ns < oldest)
+			oldest = b->req[i]->submitted_ns;
 	return oldest;
 }
 

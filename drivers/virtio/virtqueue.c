@@ -29,10 +29,9 @@ static uint16_t *avail_event(struct virtq *vq)
 static void reset_rings(struct virtq *vq)
 {
 	memset(vq->desc, 0, virtq_ring_bytes(vq->num));
+	memset(vq->entry, 0, vq->num * sizeof *vq->entry);
 	for (uint16_t i = 0; i < vq->num; i++)
-		vq->desc[i].next = (uint16_t)(i + 1);
-	memset(vq->token, 0, vq->num * sizeof *vq->token);
-	memset(vq->writable, 0, vq->num * sizeof *vq->writable);
+		vq->entry[i].next = (uint16_t)(i + 1);
 	vq->free_head = 0;
 	vq->num_free = vq->num;
 	vq->avail_idx = vq->last_used = vq->notified_avail = 0;
@@ -49,22 +48,17 @@ int virtq_init(struct virtq *vq, uint16_t index, uint16_t num, void *ring, bool 
 	vq->desc = ring;
 	vq->avail = (struct virtq_avail *)((char *)ring + avail_offset(num));
 	vq->used = (struct virtq_used *)((char *)ring + used_offset(num));
-	vq->token = calloc(num, sizeof *vq->token);
-	vq->writable = calloc(num, sizeof *vq->writable);
-	if (vq->token == NULL || vq->writable == NULL) {
-		virtq_destroy(vq);
+	vq->entry = calloc(num, sizeof *vq->entry);
+	if (vq->entry == NULL)
 		return -ENOMEM;
-	}
 	reset_rings(vq);
 	return 0;
 }
 
 void virtq_destroy(struct virtq *vq)
 {
-	free(vq->token);
-	free(vq->writable);
-	vq->token = NULL;
-	vq->writable = NULL;
+	free(vq->entry);
+	vq->entry = NULL;
 }
 
 uint64_t virtq_desc_addr(const struct virtq *vq) { return (uintptr_t)vq->desc; }
@@ -87,15 +81,16 @@ int virtq_add_nopublish(struct virtq *vq, const struct virtq_buf *buf, unsigned 
 		d->len = buf[k].len;
 		d->flags = (uint16_t)((k < n_out ? 0 : VIRTQ_DESC_F_WRITE) |
 				      (k + 1 < n ? VIRTQ_DESC_F_NEXT : 0));
+		d->next = vq->entry[i].next;
 		if (k >= n_out)
 			writable += buf[k].len;
 		last = i;
-		i = d->next;
+		i = vq->entry[i].next;
 	}
-	vq->free_head = vq->desc[last].next;
+	vq->free_head = vq->entry[last].next;
 	vq->num_free = (uint16_t)(vq->num_free - n);
-	vq->token[head] = token;
-	vq->writable[head] = writable;
+	vq->entry[head] = (struct virtq_entry){ .token = token, .writable = writable,
+						.ndesc = (uint16_t)n, .next = vq->entry[head].next };
 	/* §2.7.13.2: the ring entry first, then (at publish) the index, with a release store. */
 	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = head;
 	vq->avail_idx++;
@@ -148,19 +143,16 @@ unsigned virtq_in_flight(const struct virtq *vq)
 	return (unsigned)(vq->num - vq->num_free);
 }
 
-/* Returns the chain starting at head to the free list. The walk is bounded by the ring size
- * because descriptors are ours (the device only writes the used ring), but be defensive. */
+/* Returns the chain starting at head to the free list, walked in private memory. */
 static void free_chain(struct virtq *vq, uint16_t head)
 {
-	uint16_t i = head, n = 1;
-	while ((vq->desc[i].flags & VIRTQ_DESC_F_NEXT) && n < vq->num) {
-		i = vq->desc[i].next;
-		n++;
-	}
-	vq->desc[i].next = vq->free_head;
+	uint16_t i = head, n = vq->entry[head].ndesc;
+	for (uint16_t k = 1; k < n; k++)
+		i = vq->entry[i].next;
+	vq->entry[i].next = vq->free_head;
 	vq->free_head = head;
 	vq->num_free = (uint16_t)(vq->num_free + n);
-	vq->token[head] = NULL;
+	vq->entry[head].token = NULL;
 }
 
 void *virtq_get(struct virtq *vq, uint32_t *len, int *err)
@@ -177,12 +169,12 @@ void *virtq_get(struct virtq *vq, uint32_t *len, int *err)
 	}
 	struct virtq_used_elem e = vq->used->ring[vq->last_used & (vq->num - 1)];
 	vq->last_used++;
-	if (e.id >= vq->num || vq->token[e.id] == NULL || e.len > vq->writable[e.id]) {
+	if (e.id >= vq->num || vq->entry[e.id].token == NULL || e.len > vq->entry[e.id].writable) {
 		vq->stats.device_errors++;
 		*err = -EPROTO;
 		return NULL;
 	}
-	void *token = vq->token[e.id];
+	void *token = vq->entry[e.id].token;
 	free_chain(vq, (uint16_t)e.id);
 	*len = e.len;
 	vq->stats.used++;
@@ -219,8 +211,8 @@ unsigned virtq_reclaim(struct virtq *vq, void (*fn)(void *token, void *arg), voi
 {
 	unsigned n = 0;
 	for (uint16_t i = 0; i < vq->num; i++)
-		if (vq->token[i] != NULL) {
-			fn(vq->token[i], arg);
+		if (vq->entry[i].token != NULL) {
+			fn(vq->entry[i].token, arg);
 			n++;
 		}
 	reset_rings(vq);

@@ -31,6 +31,16 @@ struct virtq_stats {
 	uint64_t device_errors;      /* bad used ids, lengths or indexes seen */
 };
 
+/* What the driver keeps of each descriptor where the device cannot write it: the device may
+ * scribble over the whole shared table, so the free list and the chains are never read back
+ * from it (only written, for the device to follow). */
+struct virtq_entry {
+	void *token;                 /* at a chain's head: the request, NULL when free */
+	uint32_t writable;           /* at a chain's head: bytes the device may write */
+	uint16_t ndesc;              /* at a chain's head: descriptors in the chain */
+	uint16_t next;               /* the next descriptor of the chain or of the free list */
+};
+
 struct virtq {
 	uint16_t index, num;         /* queue number; ring size (a power of two) */
 	bool event_idx;
@@ -41,8 +51,7 @@ struct virtq {
 	uint16_t avail_idx;          /* our copy of avail->idx */
 	uint16_t last_used;          /* the next used entry to read */
 	uint16_t notified_avail;     /* avail_idx when the device was last told (EVENT_IDX) */
-	void **token;                /* per head descriptor: the request, NULL when free */
-	uint32_t *writable;          /* per head descriptor: bytes the device may write */
+	struct virtq_entry *entry;   /* per descriptor, in private memory */
 	struct virtq_stats stats;
 };
 

@@ -27,13 +27,16 @@
 #include "vhost-user/vhost_user.h"
 #include "virtio-blk/virtio_blk.h"
 
-enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW };
+enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW, SCRIBBLE };
 
 /* PAUSE: the held half waits until the driver asks for an interrupt for it, or this long (a
  * driver that never asks is failed by its own wait, 2 s, first) */
 #define PAUSE_MAX_MS 3000
 /* SLOW: every request is completed this long after the kick that brought it */
 #define SLOW_MS 2
+/* SCRIBBLE: a device that completes every request at once and correctly, but first writes
+ * over all it can reach besides the status byte: each request's header (which it may only
+ * read, §5.2.6) and the 32 bytes from it, and every descriptor's next and flags (§2.7.5) */
 
 struct fake {
 	enum fault fault;
@@ -84,9 +87,11 @@ static bool pause_over(const struct ring *r, enum fault fault)
 /* Takes the requests the driver made available: each one's status byte, its last descriptor
  * (§5.2.6), says OK; the used length counts every device-writable byte. Then asks for the next
  * notification (avail_event, §2.7.10). */
-static void take_requests(struct ring *r)
+static void take_requests(struct ring *r, enum fault fault)
 {
 	uint16_t idx = __atomic_load_n(&r->avail->idx, __ATOMIC_ACQUIRE);
+	uint8_t *status[64];
+	unsigned first = r->n_held;
 	while (r->last_avail != idx && r->n_held < 64) {
 		uint16_t head = r->avail->ring[r->last_avail++ % r->num], d = head;
 		uint32_t written = 0;
@@ -97,9 +102,17 @@ static void take_requests(struct ring *r)
 				break;
 			d = r->desc[d].next;
 		}
-		*(uint8_t *)(r->mem + (r->desc[d].addr - r->guest)) = 0; /* VIRTIO_BLK_S_OK */
+		status[r->n_held] = (uint8_t *)(r->mem + (r->desc[d].addr - r->guest));
+		if (fault == SCRIBBLE)
+			memset(r->mem + (r->desc[head].addr - r->guest), 0xa5, 32);
 		r->held[r->n_held++] = (struct virtq_used_elem){ head, written };
 	}
+	if (fault == SCRIBBLE)
+		for (uint16_t i = 0; i < r->num; i++)
+			r->desc[i] = (struct virtq_desc){ 0xa5a5a5a5a5a5a5a5ull, 0xa5a5a5a5u,
+							  VIRTQ_DESC_F_NEXT, (uint16_t)(40000u + i) };
+	for (unsigned i = first; i < r->n_held; i++)
+		*status[i] = 0; /* VIRTIO_BLK_S_OK */
 	__atomic_store_n((uint16_t *)&r->used->ring[r->num], idx, __ATOMIC_RELEASE);
 }
 
@@ -159,7 +172,8 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		if (ring.n_held && pause_over(&ring, f->fault) &&
 		    complete(&ring, ring.n_held, call, f->signals) < 0)
 			return 2;
-		if ((f->fault == PAUSE || f->fault == SLOW) && kick >= 0 && (pf[1].revents & POLLIN)) {
+		if ((f->fault == PAUSE || f->fault == SLOW || f->fault == SCRIBBLE) && kick >= 0 &&
+		    (pf[1].revents & POLLIN)) {
 			uint64_t v;
 			if (read(kick, &v, sizeof v) < 0)
 				return 2;
@@ -170,8 +184,10 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 						      .avail = (void *)(mem + (avail_addr - region_user)),
 						      .used = (void *)(mem + (used_addr - region_user)) };
 			bool idle = ring.n_held == 0;
-			take_requests(&ring);
+			take_requests(&ring, f->fault);
 			if (f->fault == PAUSE && complete(&ring, (ring.n_held + 1) / 2, call, f->signals) < 0)
+				return 2;
+			if (f->fault == SCRIBBLE && complete(&ring, ring.n_held, call, f->signals) < 0)
 				return 2;
 			if (f->fault == PAUSE || idle)
 				ring.paused_ns = mono_ns();
@@ -465,6 +481,44 @@ static void test_slow_device_hybrid(void **state)
 	assert_int_equal(reap_within(pid, 5000), 0);
 }
 
+/* What the device can write is never trusted: 400 reads, up to eight in flight, from a device
+ * that writes over the descriptor table and the request headers before it completes each one.
+ * Every read completes once, OK, and the driver finds nothing wrong (the damage is only to
+ * what the device had no business writing, which the driver never reads back). */
+static void test_device_scribbles(void **state)
+{
+	(void)state;
+	struct fake f;
+	pid_t pid;
+	struct vblk *b = driver_on_fake(&f, SCRIBBLE, &pid, 0, 0);
+	struct vblk_req r[8] = { 0 };
+	unsigned submitted = 0;
+	while (done_count < 400) {
+		for (unsigned k = 0; k < 8 && submitted < 400; k++)
+			if (r[k].completed_ns || submitted < 8) {
+				r[k] = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .sector = (submitted % 8) * 8,
+							  .len = 4096, .data = vblk_buffer(b, k),
+							  .done = on_done };
+				assert_int_equal(vblk_queue(b, &r[k]), 0);
+				submitted++;
+			}
+		vblk_kick(b);
+		int before = done_count;
+		if (vblk_wait(b, 2000) <= 0 || done_count == before)
+			fail_msg("after %d reads: none completed within 2 s (%s)", done_count, vblk_error(b));
+		for (unsigned k = 0; k < 8; k++)
+			assert_true(r[k].completed_ns == 0 || r[k].status == 0);
+	}
+	struct vblk_stats st;
+	vblk_stats(b, &st);
+	assert_int_equal(done_count, 400);
+	assert_int_equal(st.completed, 400);
+	assert_int_equal(st.failed, 0);
+	assert_int_equal(st.vq.device_errors, 0);
+	vblk_close(b);
+	assert_int_equal(reap_within(pid, 5000), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +530,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_paused_device, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device_deferred, fake_teardown),
 		cmocka_unit_test_teardown(test_slow_device_hybrid, fake_teardown),
+		cmocka_unit_test_teardown(test_device_scribbles, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

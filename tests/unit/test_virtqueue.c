@@ -188,6 +188,57 @@ static void test_bad_device(void **state)
 	free(mem);
 }
 
+/* The descriptor table is shared: a device may overwrite every next and flags field, of free
+ * descriptors and of chains in flight. The driver's free list and chains are its own, so it
+ * goes on handing out each descriptor once and only ever within the table. */
+static void test_device_scribbles_descriptors(void **state)
+{
+	(void)state;
+	struct virtq vq;
+	struct dev d = { 0 };
+	void *mem = ring_mem(8);
+	assert_int_equal(virtq_init(&vq, 0, 8, mem, true), 0);
+	char x[3][8];
+	struct virtq_buf b[3] = { { (uintptr_t)x[0], 8 }, { (uintptr_t)x[1], 8 }, { (uintptr_t)x[2], 8 } };
+	int tok[8];
+	for (unsigned round = 0; round < 20; round++) {
+		/* two chains of three in flight, then the device scribbles, then uses them */
+		assert_true(virtq_add(&vq, b, 1, 2, &tok[0]) >= 0);
+		assert_true(virtq_add(&vq, b, 1, 2, &tok[1]) >= 0);
+		assert_int_equal(vq.num_free, 2);
+		for (unsigned i = 0; i < 8; i++)
+			vq.desc[i] = (struct virtq_desc){ .addr = 0, .len = 0, .flags = VIRTQ_DESC_F_NEXT,
+							  .next = (uint16_t)(40000 + i) };
+		device_use(&vq, &d, 16);
+		device_use(&vq, &d, 1);
+		uint32_t len;
+		int err;
+		assert_ptr_equal(virtq_get(&vq, &len, &err), &tok[0]);
+		assert_ptr_equal(virtq_get(&vq, &len, &err), &tok[1]);
+		assert_int_equal(err, 0);
+		assert_int_equal(vq.num_free, 8);
+		/* every descriptor can be handed out again, each once, all inside the table */
+		bool seen[8] = { false };
+		for (unsigned k = 0; k < 8; k++) {
+			assert_true(virtq_add(&vq, b, 0, 1, &tok[k]) >= 0);
+			uint16_t head = vq.avail->ring[(vq.avail_idx - 1) & 7];
+			assert_true(head < 8);
+			assert_false(seen[head]);
+			seen[head] = true;
+			assert_int_equal(vq.desc[head].flags, VIRTQ_DESC_F_WRITE);
+		}
+		assert_int_equal(virtq_add(&vq, b, 0, 1, &tok[0]), -ENOSPC);
+		for (unsigned k = 0; k < 8; k++)
+			device_use(&vq, &d, 0);
+		for (unsigned k = 0; k < 8; k++)
+			assert_ptr_equal(virtq_get(&vq, &len, &err), &tok[k]);
+		assert_int_equal(vq.num_free, 8);
+	}
+	assert_int_equal(vq.stats.device_errors, 0);
+	virtq_destroy(&vq);
+	free(mem);
+}
+
 static int reclaim_seen[4], reclaim_tok[4];
 
 static void count_reclaimed(void *t, void *arg)
@@ -223,6 +274,7 @@ int main(void)
 		cmocka_unit_test(test_notify_suppression),
 		cmocka_unit_test(test_interrupt_suppression),
 		cmocka_unit_test(test_bad_device),
+		cmocka_unit_test(test_device_scribbles_descriptors),
 		cmocka_unit_test(test_reclaim),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
