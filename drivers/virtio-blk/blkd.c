@@ -73,7 +73,7 @@ static void post(struct client *c, struct blkq_cqe *cqe)
 {
 	cqe->t[BLKQ_T_POSTED] = virtio_now_ns();
 	int wake;
-	/* the ring has room: a client has at most BLKQ_DEPTH requests, each completes once */
+	/* the ring has room (see room()), unless the client wrote nonsense into its head */
 	if (blkq_push_cqe(c->sh, cqe, &wake) == 0 && wake) {
 		uint64_t one = 1;
 		if (write(c->wake, &one, sizeof one) < 0 && errno != EAGAIN)
@@ -121,12 +121,24 @@ static void reply_now(struct client *c, const struct blkq_sqe *e, int status, ui
 	post(c, &cqe);
 }
 
-/* Takes requests from one client's ring while the pool has room. */
+/* How many more requests the client may have taken: each one's answer must find room in its
+ * completion ring, beside the answers it has not read and those owed for requests in flight.
+ * This also bounds a pass over a client that keeps its ring full of requests answered at once. */
+static unsigned room(const struct client *c)
+{
+	uint32_t owed = blkq_cq_unread(c->sh);
+	if (owed > BLKQ_DEPTH) /* the client broke its own ring: it is served no more */
+		return 0;
+	owed += c->in_flight;
+	return owed < BLKQ_DEPTH ? BLKQ_DEPTH - owed : 0;
+}
+
+/* Takes requests from one client's ring while the pool and the client's answers have room. */
 static int pick(struct client *c)
 {
 	int n = 0;
 	struct blkq_sqe e;
-	while (nfree > 0 && c->in_flight < BLKQ_DEPTH && blkq_pop_sqe(c->sh, &e)) {
+	while (nfree > 0 && room(c) > 0 && blkq_pop_sqe(c->sh, &e)) {
 		uint64_t picked = virtio_now_ns();
 		n++;
 		if (e.op == BLKQ_INFO) {
@@ -327,7 +339,8 @@ int main(int argc, char **argv)
 			       (vblk_idle(blk, &after_us) || (!after_us && vblk_arm(blk)));
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i] && !clients[i]->dead)
-				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0;
+				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0 &&
+					   room(clients[i]) > 0;
 		struct epoll_event evs[16];
 		int ms = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
 		struct timespec ts, *timeout = &ts;

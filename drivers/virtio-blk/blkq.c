@@ -35,9 +35,23 @@ size_t blkq_shared_bytes(void)
 	return blkq_data_offset() + (size_t)BLKQ_SLOTS * BLKQ_SLOT_BYTES;
 }
 
-/* Single producer, single consumer; indexes run free, entries at index % BLKQ_DEPTH. After
- * publishing, the producer looks at the consumer's `sleeping` word (a full barrier between,
- * pairing with the one in blkq_prepare_sleep) and takes the word: one eventfd write per sleep. */
+/* After news for a ring's consumer (an entry, or room for its answers), looks at its
+ * `sleeping` word (a full barrier between, pairing with the one in blkq_prepare_sleep) and
+ * takes the word: 1 if the caller owes it an eventfd write, one per sleep. */
+static int take_sleeper(struct blkq_ring_hdr *h)
+{
+	atomic_thread_fence(memory_order_seq_cst);
+	return atomic_load_explicit(&h->sleeping, memory_order_relaxed) &&
+	       atomic_exchange_explicit(&h->sleeping, 0, memory_order_relaxed);
+}
+
+static uint32_t entries(const struct blkq_ring_hdr *h)
+{
+	return atomic_load_explicit(&h->tail, memory_order_acquire) -
+	       atomic_load_explicit(&h->head, memory_order_acquire);
+}
+
+/* Single producer, single consumer; indexes run free, entries at index % BLKQ_DEPTH. */
 static int push(struct blkq_ring_hdr *h, void *ring, size_t size, const void *e, int *wake)
 {
 	uint32_t tail = atomic_load_explicit(&h->tail, memory_order_relaxed);
@@ -45,9 +59,7 @@ static int push(struct blkq_ring_hdr *h, void *ring, size_t size, const void *e,
 		return -EAGAIN;
 	memcpy((char *)ring + (tail % BLKQ_DEPTH) * size, e, size);
 	atomic_store_explicit(&h->tail, tail + 1, memory_order_release);
-	atomic_thread_fence(memory_order_seq_cst);
-	*wake = atomic_load_explicit(&h->sleeping, memory_order_relaxed) &&
-		atomic_exchange_explicit(&h->sleeping, 0, memory_order_relaxed);
+	*wake = take_sleeper(h);
 	return 0;
 }
 
@@ -76,6 +88,11 @@ int blkq_push_cqe(struct blkq_shared *s, const struct blkq_cqe *e, int *wake)
 int blkq_pop_cqe(struct blkq_shared *s, struct blkq_cqe *e)
 {
 	return pop(&s->cq_hdr, s->cq, sizeof *e, e);
+}
+
+uint32_t blkq_cq_unread(const struct blkq_shared *s)
+{
+	return entries(&s->cq_hdr);
 }
 
 int blkq_prepare_sleep(struct blkq_ring_hdr *h)
@@ -238,8 +255,15 @@ int blkq_wait(struct blkq *q, struct blkq_cqe *c, int max, int timeout_ms)
 			record(q, &c[n], c[n].submit_ns, now_ns());
 			n++;
 		}
-		if (n)
+		if (n) {
+			/* blkd leaves requests waiting while their answers would not fit, and may
+			 * have gone to sleep: the room just made is news to it */
+			uint64_t one = 1;
+			if (entries(&q->sh->sq_hdr) && take_sleeper(&q->sh->sq_hdr) &&
+			    write(q->doorbell, &one, sizeof one) < 0 && errno != EAGAIN)
+				return fail(-errno, "doorbell: %s", strerror(errno));
 			return n;
+		}
 		if (blkq_prepare_sleep(&q->sh->cq_hdr)) {
 			blkq_awake(&q->sh->cq_hdr);
 			continue;

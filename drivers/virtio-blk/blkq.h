@@ -84,6 +84,10 @@ int blkq_push_sqe(struct blkq_shared *s, const struct blkq_sqe *e, int *wake);
 int blkq_pop_sqe(struct blkq_shared *s, struct blkq_sqe *e);
 int blkq_push_cqe(struct blkq_shared *s, const struct blkq_cqe *e, int *wake);
 int blkq_pop_cqe(struct blkq_shared *s, struct blkq_cqe *e);
+/* Completions posted and not yet taken by the client (more than BLKQ_DEPTH: the client wrote
+ * nonsense into its ring). blkd takes no request it could not answer: at most BLKQ_DEPTH
+ * unread and in flight together, the rest wait in the submission ring. */
+uint32_t blkq_cq_unread(const struct blkq_shared *s);
 /* Before sleeping: announce it, then recheck; 1 if the ring has entries after all (do not
  * sleep), 0 if the caller may sleep. blkq_awake clears the word. */
 int blkq_prepare_sleep(struct blkq_ring_hdr *h);

@@ -2,7 +2,9 @@
  * test_blkd.c - blkd, the block driver as a server, end to end: a real irqd, a real
  * qemu-storage-daemon, blkd as its own process, clients as processes. Data written by several
  * clients at once is read back and found in the image file; vblkctl writes and reads through
- * it; a client killed mid-I/O leaves blkd and the others unaffected; the device is killed and
+ * it; a client killed mid-I/O leaves blkd and the others unaffected; a client with more
+ * requests out than its completion ring holds loses none; a client that breaks its own ring
+ * stalls only itself; the device is killed and
  * restarted under a busy client, which sees every request complete exactly once; the latency
  * breakdown covers every hop.
  */
@@ -12,11 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
 #include "peers/peer.h"
+#include "util/unixmsg.h"
 #include "virtio-blk/blkq.h"
 
 #define IMAGE_MB 64
@@ -299,6 +305,87 @@ static void test_client_killed(void **state)
 	bed_down(&t);
 }
 
+/* A client that submits more reads than its completion ring holds before it reads any
+ * answer: blkd takes only as many as it can answer (the rest wait in the submission ring) and,
+ * once the client has read, the rest; every read the client got in is answered exactly once. */
+static void test_more_than_a_ring_unread(void **state)
+{
+	(void)state;
+	struct bed t;
+	bed_up(&t, false);
+	struct blkq *q;
+	if (blkq_connect(t.blkd.sock, &q) < 0)
+		fail_msg("%s", blkq_last_error());
+	enum { MAX = 3 * BLKQ_DEPTH };
+	int status[MAX];
+	unsigned accepted = 0;
+	/* submit until blkd stops making room in the submission ring (two rings' worth here) */
+	while (accepted < MAX) {
+		struct blkq_sqe e = { .op = BLKQ_READ, .slot = accepted % BLKQ_SLOTS,
+				      .sector = (uint64_t)accepted * 8, .len = 4096, .tag = accepted };
+		if (!WAIT_UNTIL(blkq_submit(q, &e) == 0, 2000))
+			break;
+		status[accepted++] = 1;
+	}
+	printf("  %u reads submitted before any answer was read (a ring holds %d)\n", accepted,
+	       BLKQ_DEPTH);
+	assert_true(accepted >= 2 * BLKQ_DEPTH);
+	for (unsigned got = 0; got < accepted;) {
+		struct blkq_cqe c[BLKQ_DEPTH];
+		int n = blkq_wait(q, c, BLKQ_DEPTH, 10000);
+		if (n <= 0)
+			fail_msg("%u of %u answered; blkd log: %s", got, accepted, peer_log_tail(&t.blkd));
+		for (int i = 0; i < n; i++) {
+			assert_true(c[i].tag < accepted);
+			assert_int_equal(status[c[i].tag], 1); /* once */
+			status[c[i].tag] = c[i].status;
+			assert_int_equal(c[i].status, 0);
+		}
+		got += (unsigned)n;
+	}
+	blkq_close(q);
+	bed_down(&t);
+}
+
+/* A client that writes nonsense into its own queue: its submission ring's tail two billion
+ * entries ahead. blkd answers what it can and stops there; another client's writes and reads
+ * go on meanwhile, and blkd is alive afterwards. */
+static void test_client_breaks_its_ring(void **state)
+{
+	(void)state;
+	struct bed t;
+	bed_up(&t, false);
+	int s = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	assert_true(strlen(t.blkd.sock) < sizeof sa.sun_path);
+	memcpy(sa.sun_path, t.blkd.sock, strlen(t.blkd.sock) + 1);
+	assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof sa), 0);
+	char msg[64];
+	int fds[3], nfds;
+	assert_true(unixmsg_recv(s, msg, sizeof msg, fds, &nfds, 3, 0) > 0);
+	assert_int_equal(nfds, 3);
+	struct blkq_shared *sh = mmap(NULL, blkq_shared_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
+				      fds[0], 0);
+	assert_true(sh != MAP_FAILED);
+	for (unsigned i = 0; i < BLKQ_DEPTH; i++)
+		sh->sq[i] = (struct blkq_sqe){ .op = BLKQ_INFO, .tag = i };
+	atomic_store(&sh->sq_hdr.tail, atomic_load(&sh->sq_hdr.head) + 0x80000000u);
+	uint64_t one = 1;
+	assert_int_equal(write(fds[1], &one, sizeof one), sizeof one);
+	struct job good = { t.blkd.sock, 2, 5 };
+	pid_t g = spawn(client_main, &t.irqd, &good);
+	assert_int_equal(reap_within(g, 60000), 0);
+	check_image(&t, 2, 5);
+	/* what blkd answered: no more than the ring holds */
+	assert_int_equal(blkq_cq_unread(sh), BLKQ_DEPTH);
+	assert_int_equal(kill(t.blkd.pid, 0), 0);
+	munmap(sh, blkq_shared_bytes());
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+	close(s);
+	bed_down(&t);
+}
+
 /* The device is killed under a busy client and restarted: every request the client sent is
  * answered once (done, or ECONNRESET), blkd reconnects by itself, and I/O works again. */
 static void test_device_restart(void **state)
@@ -361,6 +448,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_clients_integrity_adaptive, harness_teardown),
 		cmocka_unit_test_teardown(test_vblkctl, harness_teardown),
 		cmocka_unit_test_teardown(test_client_killed, harness_teardown),
+		cmocka_unit_test_teardown(test_more_than_a_ring_unread, harness_teardown),
+		cmocka_unit_test_teardown(test_client_breaks_its_ring, harness_teardown),
 		cmocka_unit_test_teardown(test_device_restart, harness_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
