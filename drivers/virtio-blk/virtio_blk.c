@@ -54,6 +54,7 @@ struct vblk {
 		FOUND_AFTER_SLEEP,   /*   at the first look after a predicted sleep: overslept */
 	} found;
 	bool learning;               /* ... from a shallow queue: they teach service_ns */
+	unsigned oversleeps_in_a_row;
 	struct vblk_stats st;
 };
 
@@ -158,21 +159,28 @@ out:
 /* A completion seen arriving while polling times the device exactly: the estimate moves an
  * eighth of the way to it. One already there when a predicted sleep ended says the sleep was
  * too long, by an unknown amount: the estimate drops half a poll's length below what was
- * seen, so that the next sleep ends while polling can still see the completion arrive (and
- * after a slow spell it comes down in a few requests). One found later than the estimate at
- * any other look (polling ran out and the interrupt came) raises it a quarter of the way, by
- * one poll's length at most: a lone slow request must not make the next ones oversleep. */
+ * seen, so that the next sleep ends while polling can still see the completion arrive. From
+ * the third oversleep in a row the drop doubles each time: after a slow spell, or a slow
+ * first request that taught a wrong time, the estimate comes down in a few requests, while a
+ * lone oversleep (a late timer) costs little. One found later than the estimate at any other
+ * look (polling ran out and the interrupt came) raises it a quarter of the way, by one poll's
+ * length at most: a lone slow request must not make the next ones oversleep. */
 static void learn_service_time(struct vblk *b, uint64_t t)
 {
 	uint64_t est = b->service_ns, half_poll = b->opt.spin_us * 500ull;
-	if (est == 0)
+	if (b->found != FOUND_AFTER_SLEEP)
+		b->oversleeps_in_a_row = 0;
+	if (est == 0) {
 		est = t;
-	else if (b->found == FOUND_POLLING)
+	} else if (b->found == FOUND_POLLING) {
 		est = est + ((int64_t)t - (int64_t)est) / 8;
-	else if (b->found == FOUND_AFTER_SLEEP)
-		est = (t < est ? t : est) - (t / 2 < half_poll ? t / 2 : half_poll);
-	else if (t > est)
+	} else if (b->found == FOUND_AFTER_SLEEP) {
+		unsigned row = b->oversleeps_in_a_row < 32 ? b->oversleeps_in_a_row++ : 32;
+		uint64_t seen = t < est ? t : est, cut = half_poll << (row > 2 ? row - 2 : 0);
+		est = seen > 2 * cut ? seen - cut : seen / 2;
+	} else if (t > est) {
 		est = est + ((t - est) / 4 < 2 * half_poll ? (t - est) / 4 : 2 * half_poll);
+	}
 	b->service_ns = est;
 }
 
@@ -438,6 +446,8 @@ int vblk_process(struct vblk *b)
 	b->learning = spin;
 	int n = process(b, !b->interrupts_off);
 	b->learning = false;
+	if (n > 0 && b->found == FOUND_AFTER_SLEEP)
+		b->st.overslept++;
 	b->found = FOUND_BY_LOOK;
 	if (n > 0) {
 		b->deferred = defer;

@@ -83,6 +83,7 @@ struct vblk_stats {
 	uint64_t rekicks;            /* watchdog notifications (device stalls) */
 	uint64_t spin_hits;          /* waits ended by polling, before sleeping */
 	uint64_t predicted_sleeps;   /* sleeps until just before a shallow queue's request is due */
+	uint64_t overslept;          /* ... that ended with the completion already there */
 	uint64_t deferred_polls;     /* looks at the ring defer_us after completions */
 	struct virtq_stats vq;
 	uint64_t wakeups, interrupts;

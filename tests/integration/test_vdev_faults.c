@@ -27,13 +27,16 @@
 #include "vhost-user/vhost_user.h"
 #include "virtio-blk/virtio_blk.h"
 
-enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW, SCRIBBLE };
+enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW, SLOW_START,
+	      SCRIBBLE };
 
 /* PAUSE: the held half waits until the driver asks for an interrupt for it, or this long (a
  * driver that never asks is failed by its own wait, 2 s, first) */
 #define PAUSE_MAX_MS 3000
-/* SLOW: every request is completed this long after the kick that brought it */
+/* SLOW: every request is completed this long after the kick that brought it; SLOW_START: the
+ * first one after FIRST_SLOW_MS (a device warming up), the others as SLOW */
 #define SLOW_MS 2
+#define FIRST_SLOW_MS 20
 /* SCRIBBLE: a device that completes every request at once and correctly, but first writes
  * over all it can reach besides the status byte: each request's header (which it may only
  * read, §5.2.6) and the 32 bytes from it, and every descriptor's next and flags (§2.7.5) */
@@ -66,6 +69,7 @@ struct ring {
 	struct virtq_avail *avail;
 	struct virtq_used *used;
 	uint16_t num, last_avail;
+	unsigned served;             /* requests completed */
 	struct virtq_used_elem held[64];
 	unsigned n_held;
 	uint64_t paused_ns;
@@ -73,12 +77,17 @@ struct ring {
 
 /* PAUSE: has the driver asked for an interrupt within the held requests (used_event among the
  * used indexes they will take, §2.7.10), or has the pause lasted PAUSE_MAX_MS? SLOW: have they
- * been held SLOW_MS? */
+ * been held their time? */
+static uint64_t slow_ns(const struct ring *r, enum fault fault)
+{
+	return (fault == SLOW_START && r->served == 0 ? FIRST_SLOW_MS : SLOW_MS) * 1000000ull;
+}
+
 static bool pause_over(const struct ring *r, enum fault fault)
 {
 	uint64_t held_ns = mono_ns() - r->paused_ns;
-	if (fault == SLOW)
-		return held_ns >= SLOW_MS * 1000000ull;
+	if (fault == SLOW || fault == SLOW_START)
+		return held_ns >= slow_ns(r, fault);
 	uint16_t event = __atomic_load_n((uint16_t *)&r->avail->ring[r->num], __ATOMIC_ACQUIRE);
 	return (uint16_t)(event - r->used->idx) < r->n_held ||
 	       held_ns >= PAUSE_MAX_MS * 1000000ull;
@@ -124,6 +133,7 @@ static int complete(struct ring *r, unsigned n, int call, uint64_t *signals)
 	for (unsigned i = 0; i < n; i++)
 		r->used->ring[idx++ % r->num] = r->held[i];
 	r->n_held -= n;
+	r->served += n;
 	memmove(r->held, r->held + n, r->n_held * sizeof(r->held[0]));
 	/* sequentially consistent: the store of the index is not passed by the load after it */
 	__atomic_store_n(&r->used->idx, idx, __ATOMIC_SEQ_CST);
@@ -161,9 +171,9 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		/* PAUSE: what is held is completed when the pause is over, looked at every ms; SLOW:
 		 * when it is due */
 		uint64_t wait_ns = 1000000;
-		if (f->fault == SLOW && ring.n_held) {
-			uint64_t held_ns = mono_ns() - ring.paused_ns;
-			wait_ns = held_ns < SLOW_MS * 1000000ull ? SLOW_MS * 1000000ull - held_ns : 0;
+		if ((f->fault == SLOW || f->fault == SLOW_START) && ring.n_held) {
+			uint64_t held_ns = mono_ns() - ring.paused_ns, due = slow_ns(&ring, f->fault);
+			wait_ns = held_ns < due ? due - held_ns : 0;
 		}
 		struct timespec ts = { (time_t)(wait_ns / 1000000000u), (long)(wait_ns % 1000000000u) };
 		int k = ppoll(pf, kick >= 0 ? 2 : 1, ring.n_held ? &ts : NULL, NULL);
@@ -172,7 +182,8 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 		if (ring.n_held && pause_over(&ring, f->fault) &&
 		    complete(&ring, ring.n_held, call, f->signals) < 0)
 			return 2;
-		if ((f->fault == PAUSE || f->fault == SLOW || f->fault == SCRIBBLE) && kick >= 0 &&
+		if ((f->fault == PAUSE || f->fault == SLOW || f->fault == SLOW_START ||
+		     f->fault == SCRIBBLE) && kick >= 0 &&
 		    (pf[1].revents & POLLIN)) {
 			uint64_t v;
 			if (read(kick, &v, sizeof v) < 0)
@@ -442,16 +453,17 @@ static void test_paused_device_deferred(void **state)
  * policy (spin_us) learns that, and from the second read on sleeps through most of each one
  * with the device's interrupts off before it polls: the device is then asked for a signal only
  * when a read outlasts the sleep and the poll after it. Every read completes once, and every
- * signal the device sent is counted once. */
-static void test_slow_device_hybrid(void **state)
+ * signal the device sent is counted once. SLOW_START: the first read takes 20 ms, and the
+ * sleeps it teaches end after the completion (oversleep) only until the estimate has come
+ * down, in a few reads (by doubling steps), not in hundreds (half a poll at a time). */
+static void slow_device_hybrid(enum fault fault)
 {
-	(void)state;
 	/* timed sleeps end within a microsecond of their time, not 50 (the default slack), in
 	 * the driver and in the device forked below */
 	prctl(PR_SET_TIMERSLACK, 1000UL);
 	struct fake f;
 	pid_t pid;
-	struct vblk *b = driver_on_fake(&f, SLOW, &pid, 50, 0);
+	struct vblk *b = driver_on_fake(&f, fault, &pid, 50, 0);
 	for (unsigned i = 0; i < 40; i++) {
 		struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = i * 8, .len = 4096,
 				      .data = vblk_buffer(b, 0), .done = on_done };
@@ -465,10 +477,11 @@ static void test_slow_device_hybrid(void **state)
 	struct vblk_stats st;
 	WAIT_UNTIL((vblk_process(b), vblk_stats(b, &st),
 		    st.interrupts == __atomic_load_n(f.signals, __ATOMIC_RELAXED)), 5000);
-	printf("  40 reads of 2 ms: %llu predicted sleeps, %llu polls that ended a wait, %llu "
-	       "interrupts (the device sent %llu)\n", (unsigned long long)st.predicted_sleeps,
-	       (unsigned long long)st.spin_hits, (unsigned long long)st.interrupts,
-	       (unsigned long long)*f.signals);
+	printf("  40 reads of 2 ms%s: %llu predicted sleeps (%llu overslept), %llu polls that ended "
+	       "a wait, %llu interrupts (the device sent %llu)\n",
+	       fault == SLOW_START ? " (the first of 20)" : "", (unsigned long long)st.predicted_sleeps,
+	       (unsigned long long)st.overslept, (unsigned long long)st.spin_hits,
+	       (unsigned long long)st.interrupts, (unsigned long long)*f.signals);
 	assert_int_equal(done_count, 40);
 	assert_int_equal(st.completed, 40);
 	assert_int_equal(st.rekicks, 0);
@@ -477,8 +490,25 @@ static void test_slow_device_hybrid(void **state)
 	 * interrupt; a sleep ahead of each later one, unless timers here are later than 2 ms */
 	assert_true(st.predicted_sleeps >= 20);
 	assert_true(*f.signals < 40);
+	/* from 20 ms down to 2 ms by steps of 25, 25, 25, 50, 100 ... us: 12 oversleeps, besides
+	 * late timers' (15-19 of 39 sleeps with a steady 2 ms here); by steps of 25 us it would be
+	 * every one of the 39 */
+	if (fault == SLOW_START)
+		assert_true(st.overslept <= 30);
 	vblk_close(b);
 	assert_int_equal(reap_within(pid, 5000), 0);
+}
+
+static void test_slow_device_hybrid(void **state)
+{
+	(void)state;
+	slow_device_hybrid(SLOW);
+}
+
+static void test_slow_start_hybrid(void **state)
+{
+	(void)state;
+	slow_device_hybrid(SLOW_START);
 }
 
 /* What the device can write is never trusted: 400 reads, up to eight in flight, from a device
@@ -530,6 +560,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_paused_device, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device_deferred, fake_teardown),
 		cmocka_unit_test_teardown(test_slow_device_hybrid, fake_teardown),
+		cmocka_unit_test_teardown(test_slow_start_hybrid, fake_teardown),
 		cmocka_unit_test_teardown(test_device_scribbles, fake_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
