@@ -268,7 +268,8 @@ static void row_max_tx(struct row *r)
 	double cpu0 = peer_cpu_seconds(0);
 	uint64_t t0 = virtio_now_ns(), end = t0 + (uint64_t)(seconds * 1e9), now;
 	while ((now = virtio_now_ns()) < end)
-		vnet_tx(n, fp, lens, 32);
+		if (vnet_tx(n, fp, lens, 32) < 0)
+			die("transmit", vnet_error(n));
 	r->driver_cpu = peer_cpu_seconds(0) - cpu0;
 	r->have_cpu = true;
 	vnet_close(n);

@@ -186,19 +186,28 @@ static void accept_client(int lsock)
 	const char *why = NULL;
 	if (i == MAX_CLIENTS)
 		why = "too many clients";
-	else if ((c = calloc(1, sizeof *c)) == NULL ||
-		 (memfd = memfd_create("blkq", MFD_CLOEXEC)) < 0 ||
-		 ftruncate(memfd, (off_t)blkq_shared_bytes()) < 0 ||
-		 (c->sh = mmap(NULL, blkq_shared_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0)) ==
-			 MAP_FAILED ||
-		 (c->doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
-		 (c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+	else if ((c = calloc(1, sizeof *c)) == NULL)
 		why = strerror(errno);
+	else {
+		c->sh = MAP_FAILED;
+		c->doorbell = c->wake = -1;
+		if ((memfd = memfd_create("blkq", MFD_CLOEXEC)) < 0 ||
+		    ftruncate(memfd, (off_t)blkq_shared_bytes()) < 0 ||
+		    (c->sh = mmap(NULL, blkq_shared_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, memfd,
+				  0)) == MAP_FAILED ||
+		    (c->doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0 ||
+		    (c->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0)
+			why = strerror(errno);
+	}
 	if (why) {
 		unixmsg_send(s, why, strlen(why), NULL, 0, MSG_DONTWAIT);
 		close(s);
 		if (memfd >= 0)
 			close(memfd);
+		if (c && c->sh != MAP_FAILED)
+			munmap(c->sh, blkq_shared_bytes());
+		if (c && c->doorbell >= 0)
+			close(c->doorbell); /* the wake eventfd is the last step: never open here */
 		free(c);
 		return;
 	}
@@ -235,6 +244,7 @@ static void watch(int fd, uint64_t tag)
  * it is not back within --reconnect-ms, blkd keeps serving (requests fail with ENOTCONN) and
  * retries every second. */
 static bool device_down;
+static uint64_t retry_ns; /* while down: when to try again */
 
 static void device_gone(void)
 {
@@ -247,6 +257,7 @@ static void device_gone(void)
 		if (!device_down)
 			fprintf(stderr, "blkd: %s; retrying every second\n", vblk_error(blk));
 		device_down = true;
+		retry_ns = virtio_now_ns() + 1000000000ull;
 		return;
 	}
 	device_down = false;
@@ -342,7 +353,10 @@ int main(int argc, char **argv)
 				pending |= blkq_prepare_sleep(&clients[i]->sh->sq_hdr) && nfree > 0 &&
 					   room(clients[i]) > 0;
 		struct epoll_event evs[16];
-		int ms = pending || o.irq == VIRTIO_IRQ_POLL ? 0 : device_down ? 1000 : vblk_watchdog(blk);
+		uint64_t now = virtio_now_ns();
+		int ms = pending || o.irq == VIRTIO_IRQ_POLL ? 0
+			 : device_down ? (retry_ns > now ? (int)((retry_ns - now + 999999) / 1000000) : 0)
+				       : vblk_watchdog(blk);
 		struct timespec ts, *timeout = &ts;
 		if (after_us && !pending)
 			ts = (struct timespec){ after_us / 1000000, (long)(after_us % 1000000) * 1000 };
@@ -351,7 +365,8 @@ int main(int argc, char **argv)
 		else
 			timeout = NULL; /* no limit */
 		int ne = epoll_pwait2(ep, evs, 16, timeout, NULL);
-		if (ne == 0 && device_down)
+		/* not only when idle: clients' traffic must not put the retry off */
+		if (device_down && virtio_now_ns() >= retry_ns)
 			device_gone();
 		for (unsigned i = 0; i < MAX_CLIENTS; i++)
 			if (clients[i] && !clients[i]->dead)

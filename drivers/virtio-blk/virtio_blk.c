@@ -601,7 +601,8 @@ int vblk_wait(struct vblk *b, int timeout_ms)
 						 : end;
 			if (until > end)
 				until = end;
-			int ms = until > now ? (int)((until - now + 999999) / 1000000) : 0;
+			int ms = until == UINT64_MAX ? -1 /* nothing in flight, no deadline */
+				 : until > now ? (int)((until - now + 999999) / 1000000) : 0;
 			if (virtio_irq_wait(&b->irq, vblk_watch_fd(b), ms))
 				continue;
 			now = virtio_now_ns();

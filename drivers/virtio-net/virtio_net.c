@@ -158,7 +158,7 @@ int vnet_poll(struct vnet *n, int budget, vnet_rx_fn *fn, void *ctx)
 {
 	virtio_irq_take(&n->irq);
 	n->st.polls++;
-	int done = 0, err;
+	int done = 0, err = 0;
 	for (;;) {
 		if (n->opt.irq != VIRTIO_IRQ_POLL)
 			virtq_disable_interrupts(&n->rx);
@@ -194,18 +194,23 @@ int vnet_wait(struct vnet *n, int timeout_ms)
 	return virtio_irq_wait(&n->irq, n->dev->ops->watch_fd(n->dev), timeout_ms);
 }
 
-static void reclaim_tx(struct vnet *n)
+/* Takes back the buffers the device has sent; -EPROTO (with the reason) if it returned an
+ * impossible entry: the buffer it stood for is lost to the ring until vnet_reconnect. */
+static int reclaim_tx(struct vnet *n)
 {
 	void *tok;
 	uint32_t len;
 	int err;
 	while ((tok = virtq_get(&n->tx, &len, &err)) != NULL)
 		n->tx_free[n->tx_nfree++] = (uint16_t)index_of(tok);
+	return err ? virtio_fail(n->dev, err, "device returned an invalid transmit entry") : 0;
 }
 
 int vnet_tx(struct vnet *n, const uint8_t *const *frames, const uint32_t *lens, int count)
 {
-	reclaim_tx(n);
+	int r = reclaim_tx(n);
+	if (r < 0)
+		return r;
 	int k = 0;
 	for (; k < count; k++) {
 		if (n->tx_nfree == 0 || lens[k] > VNET_FRAME_MAX) {

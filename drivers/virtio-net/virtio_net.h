@@ -68,7 +68,8 @@ int vnet_reconnect(struct vnet *n, int timeout_ms);
 int vnet_device_gone(const struct vnet *n);
 
 /* Queues up to count frames (copied), tells the device once. Returns frames queued (fewer
- * when the ring is full). */
+ * when the ring is full), or -EPROTO when the device returned an impossible transmit entry
+ * (vnet_error says which; vnet_reconnect starts over). */
 int vnet_tx(struct vnet *n, const uint8_t *const *frames, const uint32_t *lens, int count);
 
 #endif

@@ -271,7 +271,9 @@ static void test_exact_counts_netgen(void **state)
 	while (!vnet_device_gone(t.n)) {
 		if (sent < 20000) {
 			memcpy(frame + 14, &sent, sizeof sent);
-			sent += (uint64_t)vnet_tx(t.n, fp, len, 1);
+			int q = vnet_tx(t.n, fp, len, 1);
+			assert_true(q >= 0);
+			sent += (uint64_t)q;
 		}
 		if (vnet_poll(t.n, 256, on_frame, &rx) == 0 && sent == 20000)
 			vnet_wait(t.n, 50);
