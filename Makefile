@@ -1,7 +1,8 @@
 # irqd top-level build. Everything lands in build/ (build/asan, build/tsan for sanitizer variants).
 #
 #   make              build the server, the client library, irqctl, tests and benchmarks
-#   make check        unit + integration tests, plain and under ASan+UBSan and TSan
+#   make check        every test: unit + integration (plain, ASan+UBSan, TSan), install, Debian
+#                     package, fuzz (short), the Linux guest (check-vm), GNU Mach boots (check-mach)
 #   make bench        benchmarks (figures and ratios, one run)
 #   make demo         the README's demonstration on the embedded default (sim lines)
 #   make fuzz         every libFuzzer target for FUZZ_SECONDS (600) each

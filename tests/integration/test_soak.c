@@ -8,8 +8,8 @@
  * it, answers HANDLED), the others answer NOT_MINE; the owner's serviced total equals what the
  * device raised, and irqd's handled count equals its occurrences.
  *
- * Size: SOAK_EVENTS events in all (default 1,000,000 in `make check`; `make soak` runs 10^7 and
- * more), memory sampled every second; "flat" means the largest resident size of the last window
+ * Size: SOAK_EVENTS events in all (default 1,000,000 in `make check`; `make soak` sets 10^9),
+ * memory sampled every second; "flat" means the largest resident size of the last window
  * exceeds that of the first by less than 2 MiB (allocator noise; a leak of a few bytes per event
  * would show as megabytes). Windows are SOAK_WINDOW_S seconds (default: a fifth of the run).
  */
