@@ -217,6 +217,15 @@ const struct hist *blkq_hops(const struct blkq *q)
 	return q->hops;
 }
 
+/* blkd went to sleep and has news from us (take_sleeper said so). */
+static int ring_doorbell(struct blkq *q)
+{
+	uint64_t one = 1;
+	if (write(q->doorbell, &one, sizeof one) < 0 && errno != EAGAIN)
+		return fail(-errno, "doorbell: %s", strerror(errno));
+	return 0;
+}
+
 int blkq_submit(struct blkq *q, struct blkq_sqe *e)
 {
 	if ((e->op == BLKQ_READ || e->op == BLKQ_WRITE) &&
@@ -227,10 +236,7 @@ int blkq_submit(struct blkq *q, struct blkq_sqe *e)
 	int wake;
 	if (blkq_push_sqe(q->sh, e, &wake) < 0)
 		return -EAGAIN;
-	uint64_t one = 1;
-	if (wake && write(q->doorbell, &one, sizeof one) < 0 && errno != EAGAIN)
-		return fail(-errno, "doorbell: %s", strerror(errno));
-	return 0;
+	return wake ? ring_doorbell(q) : 0;
 }
 
 static void record(struct blkq *q, const struct blkq_cqe *c, uint64_t submit_ns, uint64_t seen)
@@ -258,11 +264,10 @@ int blkq_wait(struct blkq *q, struct blkq_cqe *c, int max, int timeout_ms)
 		if (n) {
 			/* blkd leaves requests waiting while their answers would not fit, and may
 			 * have gone to sleep: the room just made is news to it */
-			uint64_t one = 1;
-			if (entries(&q->sh->sq_hdr) && take_sleeper(&q->sh->sq_hdr) &&
-			    write(q->doorbell, &one, sizeof one) < 0 && errno != EAGAIN)
-				return fail(-errno, "doorbell: %s", strerror(errno));
-			return n;
+			int r = 0;
+			if (entries(&q->sh->sq_hdr) && take_sleeper(&q->sh->sq_hdr))
+				r = ring_doorbell(q);
+			return r < 0 ? r : n;
 		}
 		if (blkq_prepare_sleep(&q->sh->cq_hdr)) {
 			blkq_awake(&q->sh->cq_hdr);

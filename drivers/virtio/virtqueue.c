@@ -89,8 +89,9 @@ int virtq_add_nopublish(struct virtq *vq, const struct virtq_buf *buf, unsigned 
 	}
 	vq->free_head = vq->entry[last].next;
 	vq->num_free = (uint16_t)(vq->num_free - n);
-	vq->entry[head] = (struct virtq_entry){ .token = token, .writable = writable,
-						.ndesc = (uint16_t)n, .next = vq->entry[head].next };
+	vq->entry[head].token = token;
+	vq->entry[head].writable = writable;
+	vq->entry[head].ndesc = (uint16_t)n;
 	/* §2.7.13.2: the ring entry first, then (at publish) the index, with a release store. */
 	vq->avail->ring[vq->avail_idx & (vq->num - 1)] = head;
 	vq->avail_idx++;

@@ -305,6 +305,26 @@ static void test_client_killed(void **state)
 	bed_down(&t);
 }
 
+/* Takes the answers to requests tagged 0 .. n-1, whose status entries start at 1 (none yet):
+ * each tag answered exactly once, its status recorded; fails with blkd's log if blkd is
+ * silent for timeout_ms. */
+static void answers_once(const struct bed *t, struct blkq *q, int *status, unsigned n,
+			 int timeout_ms)
+{
+	for (unsigned got = 0; got < n;) {
+		struct blkq_cqe c[BLKQ_DEPTH];
+		int k = blkq_wait(q, c, BLKQ_DEPTH, timeout_ms);
+		if (k <= 0)
+			fail_msg("%u of %u answered; blkd log: %s", got, n, peer_log_tail(&t->blkd));
+		for (int i = 0; i < k; i++) {
+			assert_true(c[i].tag < n);
+			assert_int_equal(status[c[i].tag], 1); /* once */
+			status[c[i].tag] = c[i].status;
+		}
+		got += (unsigned)k;
+	}
+}
+
 /* A client that submits more reads than its completion ring holds before it reads any
  * answer: blkd takes only as many as it can answer (the rest wait in the submission ring) and,
  * once the client has read, the rest; every read the client got in is answered exactly once. */
@@ -330,19 +350,9 @@ static void test_more_than_a_ring_unread(void **state)
 	printf("  %u reads submitted before any answer was read (a ring holds %d)\n", accepted,
 	       BLKQ_DEPTH);
 	assert_true(accepted >= 2 * BLKQ_DEPTH);
-	for (unsigned got = 0; got < accepted;) {
-		struct blkq_cqe c[BLKQ_DEPTH];
-		int n = blkq_wait(q, c, BLKQ_DEPTH, 10000);
-		if (n <= 0)
-			fail_msg("%u of %u answered; blkd log: %s", got, accepted, peer_log_tail(&t.blkd));
-		for (int i = 0; i < n; i++) {
-			assert_true(c[i].tag < accepted);
-			assert_int_equal(status[c[i].tag], 1); /* once */
-			status[c[i].tag] = c[i].status;
-			assert_int_equal(c[i].status, 0);
-		}
-		got += (unsigned)n;
-	}
+	answers_once(&t, q, status, accepted, 10000);
+	for (unsigned i = 0; i < accepted; i++)
+		assert_int_equal(status[i], 0);
 	blkq_close(q);
 	bed_down(&t);
 }
@@ -408,19 +418,7 @@ static void test_device_restart(void **state)
 		int r = peer_start_qsd(&t.qsd, t.image, false);
 		if (r < 0)
 			fail_msg("restart: %s", strerror(-r));
-		int got = 0;
-		while (got < 48) {
-			struct blkq_cqe c[BLKQ_DEPTH];
-			int n = blkq_wait(q, c, BLKQ_DEPTH, 30000);
-			if (n <= 0)
-				fail_msg("%d of 48 answered; blkd log: %s", got, peer_log_tail(&t.blkd));
-			for (int i = 0; i < n; i++) {
-				assert_true(c[i].tag < 48);
-				assert_int_equal(status[c[i].tag], 1); /* once */
-				status[c[i].tag] = c[i].status;
-			}
-			got += n;
-		}
+		answers_once(&t, q, status, 48, 30000);
 		for (int i = 0; i < 48; i++)
 			if (status[i] != 0 && status[i] != -ECONNRESET && status[i] != -ENOTCONN)
 				fail_msg("request %d: %s", i, strerror(-status[i]));
