@@ -27,6 +27,7 @@ enum {
 	VHOST_USER_SET_VRING_NUM = 8,
 	VHOST_USER_SET_VRING_ADDR = 9,
 	VHOST_USER_SET_VRING_BASE = 10,
+	VHOST_USER_GET_VRING_BASE = 11,
 	VHOST_USER_SET_VRING_KICK = 12,
 	VHOST_USER_SET_VRING_CALL = 13,
 	VHOST_USER_GET_PROTOCOL_FEATURES = 15,
@@ -86,6 +87,7 @@ struct vu_dev {
 	uint64_t protocol_features;
 	bool mem_table_sent;
 	int kick_fd[VHOST_USER_MAX_QUEUES];
+	uint32_t started; /* a bit per ring started on this connection and not stopped since */
 };
 
 static struct vu_dev *vu(struct virtio_dev *d) { return (struct vu_dev *)d; }
@@ -98,7 +100,7 @@ static bool has_protocol(const struct vu_dev *v, unsigned bit)
 static bool has_reply(uint32_t request)
 {
 	return request == VHOST_USER_GET_FEATURES || request == VHOST_USER_GET_PROTOCOL_FEATURES ||
-	       request == VHOST_USER_GET_CONFIG;
+	       request == VHOST_USER_GET_CONFIG || request == VHOST_USER_GET_VRING_BASE;
 }
 
 static const char *request_name(uint32_t r)
@@ -107,7 +109,8 @@ static const char *request_name(uint32_t r)
 		[VHOST_USER_GET_FEATURES] = "GET_FEATURES", [VHOST_USER_SET_FEATURES] = "SET_FEATURES",
 		[VHOST_USER_SET_OWNER] = "SET_OWNER", [VHOST_USER_SET_MEM_TABLE] = "SET_MEM_TABLE",
 		[VHOST_USER_SET_VRING_NUM] = "SET_VRING_NUM", [VHOST_USER_SET_VRING_ADDR] = "SET_VRING_ADDR",
-		[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE", [VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
+		[VHOST_USER_SET_VRING_BASE] = "SET_VRING_BASE", [VHOST_USER_GET_VRING_BASE] = "GET_VRING_BASE",
+		[VHOST_USER_SET_VRING_KICK] = "SET_VRING_KICK",
 		[VHOST_USER_SET_VRING_CALL] = "SET_VRING_CALL",
 		[VHOST_USER_GET_PROTOCOL_FEATURES] = "GET_PROTOCOL_FEATURES",
 		[VHOST_USER_SET_PROTOCOL_FEATURES] = "SET_PROTOCOL_FEATURES",
@@ -240,6 +243,7 @@ static int vu_agree(struct vu_dev *v)
 	setsockopt(v->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
 	v->protocol_features = 0;
 	v->mem_table_sent = false;
+	v->started = 0;
 	uint64_t features, protocol;
 	int r = vu_get_u64(v, VHOST_USER_GET_FEATURES, &features);
 	if (r < 0)
@@ -344,7 +348,28 @@ static int vu_queue_start(struct virtio_dev *d, struct virtq *vq, int call_fd)
 				    0)) < 0)
 			return r;
 	}
+	v->started |= 1u << vq->index;
 	return 0;
+}
+
+/* "Ring states": GET_VRING_BASE stops a ring, and the back end answers once it has; with every
+ * ring stopped the device is suspended ("Suspended device state") and writes no guest memory.
+ * A back end that cannot be asked or does not answer is hung up on (the watch fd then says
+ * it is gone): it has nothing more to do with this memory. */
+static void vu_stop(struct virtio_dev *d)
+{
+	struct vu_dev *v = vu(d);
+	for (uint32_t i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
+		struct vu_vring_state ring = { i, 0 }, base;
+		if (!(v->started & (1u << i)))
+			continue;
+		v->started &= ~(1u << i);
+		if (vu_request(v, VHOST_USER_GET_VRING_BASE, &ring, sizeof ring, NULL, 0, &base,
+			       sizeof base) < 0) {
+			shutdown(v->sock, SHUT_RDWR);
+			v->started = 0;
+		}
+	}
 }
 
 static void vu_notify(struct virtio_dev *d, struct virtq *vq)
@@ -402,6 +427,7 @@ static const struct virtio_transport_ops vhost_user_ops = {
 	.driver_ok = vu_driver_ok,
 	.watch_fd = vu_watch_fd,
 	.reconnect = vu_reconnect,
+	.stop = vu_stop,
 	.close = vu_close,
 };
 

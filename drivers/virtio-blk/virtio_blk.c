@@ -218,9 +218,11 @@ static void reclaim_one(void *token, void *arg)
 	complete(c->b, token, c->status);
 }
 
-/* Every in-flight request fails with `status`; the ring is empty again. */
+/* Every in-flight request fails with `status`, once the device has stopped using their
+ * buffers; the ring is empty again. */
 static void fail_in_flight(struct vblk *b, int status)
 {
+	virtio_stop(b->dev);
 	b->connected = false;
 	b->sleep_until_ns = 0;
 	struct reclaim_ctx c = { b, status };

@@ -250,6 +250,7 @@ int vnet_device_gone(const struct vnet *n)
 
 int vnet_reconnect(struct vnet *n, int timeout_ms)
 {
+	virtio_stop(n->dev); /* before its buffers are reused */
 	virtq_reclaim(&n->rx, drop_rx, n);
 	virtq_reclaim(&n->tx, drop_tx, n);
 	int r = n->dev->ops->reconnect(n->dev, timeout_ms);

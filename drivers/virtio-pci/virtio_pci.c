@@ -107,11 +107,17 @@ static int vp_reconnect(struct virtio_dev *d, int timeout_ms)
 	return virtio_fail(d, -ENOTSUP, "%s: a PCI device has nothing to reconnect to", d->name);
 }
 
+/* §2.4: after a reset the device uses none of its queues. */
+static void vp_stop(struct virtio_dev *d)
+{
+	if (vp(d)->regs.common)
+		vpci_reset(d, &vp(d)->regs);
+}
+
 static void vp_close(struct virtio_dev *d)
 {
 	struct vp_dev *v = vp(d);
-	if (v->regs.common)
-		vpci_reset(d, &v->regs);
+	vp_stop(d);
 	if (v->vfio.device >= 0)
 		vfio_irq_triggers(&v->vfio, v->intx ? VFIO_PCI_INTX_IRQ_INDEX : VFIO_PCI_MSIX_IRQ_INDEX,
 				  0, 0, NULL);
@@ -137,6 +143,7 @@ static const struct virtio_transport_ops virtio_pci_ops = {
 	.driver_ok = vp_driver_ok,
 	.watch_fd = vp_watch_fd,
 	.reconnect = vp_reconnect,
+	.stop = vp_stop,
 	.close = vp_close,
 	.irq_unmask_fd = vp_irq_unmask_fd,
 	.irq_ack = vp_irq_ack,

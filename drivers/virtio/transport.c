@@ -25,3 +25,12 @@ int virtio_fail(struct virtio_dev *d, int err, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
+
+void virtio_stop(struct virtio_dev *d)
+{
+	char why[sizeof d->error];
+	memcpy(why, d->error, sizeof why);
+	d->ops->stop(d);
+	if (why[0])
+		memcpy(d->error, why, sizeof why);
+}

@@ -37,6 +37,11 @@ struct virtio_transport_ops {
 	/* After the device went away: drops the connection and connects again (retrying for up to
 	 * timeout_ms). The arena survives; the driver then negotiates and starts its queues again. */
 	int (*reconnect)(struct virtio_dev *d, int timeout_ms);
+	/* Before the driver takes back the buffers of requests still in flight: stops the
+	 * device's use of every started queue, so that on return it neither reads nor writes the
+	 * rings or the buffers they held (vhost-user: GET_VRING_BASE per ring; PCI: a reset,
+	 * §2.4). A device that cannot be asked is disconnected. Call it through virtio_stop. */
+	void (*stop)(struct virtio_dev *d);
 	void (*close)(struct virtio_dev *d);
 	/* Optional (NULL: every queue has an edge interrupt of its own, its call eventfd). When the
 	 * device's interrupt is one level line for all queues (PCI INTx), irq_unmask_fd gives the
@@ -62,6 +67,8 @@ static inline int virtio_has(const struct virtio_dev *d, unsigned bit)
 
 /* A zeroed piece of the arena, aligned to `align` (a power of two); NULL when full. */
 void *virtio_dma_alloc(struct virtio_dev *d, size_t size, size_t align);
+/* ops->stop, keeping the reason the driver stops (d->error) over whatever stopping says. */
+void virtio_stop(struct virtio_dev *d);
 /* Formats d->error and returns err (a negative errno value), for one-line error returns. */
 int virtio_fail(struct virtio_dev *d, int err, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

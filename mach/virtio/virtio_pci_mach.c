@@ -114,11 +114,17 @@ static int vpm_reconnect(struct virtio_dev *d, int timeout_ms)
 	return virtio_fail(d, -EOPNOTSUPP, "%s: a PCI device has nothing to reconnect to", d->name);
 }
 
+/* §2.4: after a reset the device uses none of its queues. */
+static void vpm_stop(struct virtio_dev *d)
+{
+	if (vp(d)->regs.common)
+		vpci_reset(d, &vp(d)->regs);
+}
+
 static void vpm_close(struct virtio_dev *d)
 {
 	struct vpm_dev *v = vp(d);
-	if (v->regs.common)
-		vpci_reset(d, &v->regs);
+	vpm_stop(d);
 	if (d->arena)
 		(void)vm_deallocate(mach_task_self(), (vm_address_t)d->arena, d->arena_size);
 	for (int i = 0; i < 6; i++)
@@ -136,6 +142,7 @@ static const struct virtio_transport_ops vpm_ops = {
 	.driver_ok = vpm_driver_ok,
 	.watch_fd = vpm_none_fd,
 	.reconnect = vpm_reconnect,
+	.stop = vpm_stop,
 	.close = vpm_close,
 	.irq_unmask_fd = vpm_none_fd,
 	.irq_ack = vpm_irq_ack,

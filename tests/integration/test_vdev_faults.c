@@ -3,7 +3,8 @@
  * child process speaking the protocol from QEMU's docs/interop/vhost-user.rst) answers the
  * handshake and then lies: a short configuration space, a malformed reply, a hang-up
  * mid-handshake, an impossible used-ring entry. The driver reports each as an error with its
- * reason and does not crash; a request the lying device held fails with -EPROTO, exactly once.
+ * reason and does not crash; a request the lying device held fails with -EPROTO, exactly once,
+ * and only once the device has stopped its ring (GET_VRING_BASE answered).
  * Or it serves requests correctly but pauses halfway through a batch, and the driver, having
  * left the device's interrupts off while it drained the first half, must have turned them
  * back on before it slept. Or it serves them correctly and slowly, and the hybrid waiting
@@ -45,6 +46,7 @@ struct fake {
 	enum fault fault;
 	char path[96]; /* room for ".tmp" in sun_path */
 	uint64_t *signals; /* the device's eventfd writes (shared_page) */
+	uint64_t *stops;   /* GET_VRING_BASE messages it answered (the same page) */
 };
 
 struct msg {
@@ -239,6 +241,16 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 			u64 = (1ull << 3) | (1ull << 9);
 			reply(s, &m, &u64, sizeof u64);
 			break;
+		case 11: { /* GET_VRING_BASE: the ring stops, then the answer says where */
+			uint32_t state[2] = { 0, ring.last_avail };
+			memcpy(state, m.payload, sizeof state[0]);
+			if (kick >= 0)
+				close(kick);
+			kick = -1;
+			__atomic_fetch_add(f->stops, 1, __ATOMIC_RELEASE);
+			reply(s, &m, state, sizeof state);
+			break;
+		}
 		case 24: { /* GET_CONFIG: offset, size, flags, bytes */
 			uint32_t cfg[3 + 6] = { 0, f->fault == SHORT_CONFIG ? 8 : 24, 0, 2048, 0 };
 			reply(s, &m, cfg, 12 + cfg[1]);
@@ -284,7 +296,8 @@ static int fake_teardown(void **state)
 static void start_fake(struct fake *f, enum fault fault, pid_t *pid)
 {
 	f->fault = fault;
-	f->signals = shared_page(sizeof(uint64_t));
+	f->signals = shared_page(2 * sizeof(uint64_t));
+	f->stops = f->signals + 1;
 	snprintf(f->path, sizeof f->path, "/tmp/irqd-fake-%d-%d.sock", (int)getpid(), (int)fault);
 	snprintf(fake_path, sizeof fake_path, "%s", f->path);
 	unlink(f->path);
@@ -361,25 +374,46 @@ static struct vblk *driver_on_fake(struct fake *f, enum fault fault, pid_t *pid,
 	return b;
 }
 
+/* The device's stops (GET_VRING_BASE answered) when a request came back to its caller. */
+static const uint64_t *fake_stops;
+static void on_done_note_stops(struct vblk_req *r)
+{
+	*(uint64_t *)r->ctx = __atomic_load_n(fake_stops, __ATOMIC_ACQUIRE);
+	done_count++;
+}
+
+/* Two reads in flight; the device answers with one impossible used entry. Both fail with
+ * -EPROTO, and only after the device has stopped its ring: a caller may reuse a failed read's
+ * buffer at once, so the device must no longer be able to write it. */
 static void bad_used(enum fault fault)
 {
 	struct fake f;
 	pid_t pid;
 	struct vblk *b = driver_on_fake(&f, fault, &pid, 0, 0);
-	struct vblk_req r = { .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
-			      .data = vblk_buffer(b, 0), .done = on_done };
-	assert_int_equal(vblk_submit(b, &r), 0);
+	fake_stops = f.stops;
+	uint64_t stops_seen[2] = { 99, 99 };
+	struct vblk_req r[2];
+	for (int i = 0; i < 2; i++)
+		r[i] = (struct vblk_req){ .type = VIRTIO_BLK_T_IN, .sector = 0, .len = 512,
+					  .data = vblk_buffer(b, (unsigned)i),
+					  .done = on_done_note_stops, .ctx = &stops_seen[i] };
+	assert_int_equal(vblk_queue(b, &r[0]), 0);
+	assert_int_equal(vblk_submit(b, &r[1]), 0);
 	int n = vblk_wait(b, 5000);
 	assert_int_equal(n, -EPROTO);
 	assert_non_null(strstr(vblk_error(b), "invalid used entry"));
-	assert_int_equal(done_count, 1);
-	assert_int_equal(r.status, -EPROTO);
+	assert_int_equal(done_count, 2);
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(r[i].status, -EPROTO);
+		assert_int_equal(stops_seen[i], 1);
+	}
 	/* the driver refuses new work until reconnected, and says why */
-	assert_int_equal(vblk_submit(b, &r), -ENOTCONN);
+	assert_int_equal(vblk_submit(b, &r[0]), -ENOTCONN);
 	struct vblk_stats st;
 	vblk_stats(b, &st);
 	assert_int_equal(st.vq.device_errors, 1);
 	vblk_close(b);
+	assert_int_equal(*f.stops, 1); /* a stopped ring is not stopped again */
 	assert_int_equal(reap_within(pid, 5000), 0);
 }
 
