@@ -20,11 +20,11 @@
 	 (1ull << VIRTIO_BLK_F_RO))
 #define VBLK_REQUIRED (1ull << VIRTIO_F_VERSION_1)
 
-/* Per request: the header the device reads and the status byte it writes (§5.2.6). */
+/* Per request: the header the device reads and the status byte it writes (§5.2.6). What the
+ * driver must know of the request itself stays in private memory (vblk.sent). */
 struct vblk_slot {
 	struct virtio_blk_req_hdr hdr;
 	uint8_t status;
-	uint32_t type, len;
 } __attribute__((aligned(32)));
 
 static int fail(struct vblk *b, int err, const char *what)
@@ -102,8 +102,8 @@ int vblk_queue(struct vblk *b, uint32_t type, uint64_t sector, void *buf, uint32
 	struct vblk_slot *sl = &b->slot[s];
 	sl->hdr = (struct virtio_blk_req_hdr){ .type = type, .sector = sector };
 	sl->status = 0xff;
-	sl->type = type;
-	sl->len = len;
+	b->sent[s].type = type;
+	b->sent[s].len = len;
 	struct virtq_buf v[3];
 	unsigned n = 0, n_out;
 	v[n++] = (struct virtq_buf){ vpm_phys(b->dev, &sl->hdr), sizeof sl->hdr };
@@ -140,15 +140,16 @@ static int drain(struct vblk *b)
 	uint32_t len;
 	struct vblk_slot *sl;
 	while ((sl = virtq_get(&b->vq, &len, &err)) != NULL) {
+		uint16_t s = (uint16_t)(sl - b->slot);
 		if (sl->status != VIRTIO_BLK_S_OK)
 			b->errors++;
-		else if (sl->type == VIRTIO_BLK_T_OUT)
-			b->st.sectors_written += sl->len / 512;
-		else if (sl->type == VIRTIO_BLK_T_IN)
-			b->st.sectors_read += sl->len / 512;
+		else if (b->sent[s].type == VIRTIO_BLK_T_OUT)
+			b->st.sectors_written += b->sent[s].len / 512;
+		else if (b->sent[s].type == VIRTIO_BLK_T_IN)
+			b->st.sectors_read += b->sent[s].len / 512;
 		else
 			b->st.flushes++;
-		b->free_slot[b->nfree++] = (uint16_t)(sl - b->slot);
+		b->free_slot[b->nfree++] = s;
 		n++;
 	}
 	return err ? err : n;

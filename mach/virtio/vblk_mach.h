@@ -44,6 +44,7 @@ struct vblk {
 	bool flush, read_only;
 	struct vblk_slot *slot;	/* arena */
 	uint16_t free_slot[VBLK_SLOTS];
+	struct { uint32_t type, len; } sent[VBLK_SLOTS]; /* each slot's request, as queued */
 	unsigned nfree;
 	unsigned errors;	/* requests completed with a status other than OK, or -EPROTO */
 	char *bounce;		/* arena, VBLK_BOUNCE bytes */
