@@ -29,7 +29,8 @@
 #include "virtio-blk/virtio_blk.h"
 
 enum fault { SHORT_CONFIG, BAD_REPLY, HANGUP, BAD_USED_ID, BAD_USED_LEN, PAUSE, SLOW, SLOW_START,
-	      SCRIBBLE };
+	      SCRIBBLE, STOP_IGNORED };
+/* STOP_IGNORED: as BAD_USED_ID, and GET_VRING_BASE is never answered */
 
 /* PAUSE: the held half waits until the driver asks for an interrupt for it, or this long (a
  * driver that never asks is failed by its own wait, 2 s, first) */
@@ -211,7 +212,7 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 				return 2;
 			struct virtq_used *u = (struct virtq_used *)(mem + (used_addr - region_user));
 			u->ring[u->idx % num] = (struct virtq_used_elem){
-				f->fault == BAD_USED_ID ? 9999u : 0u, f->fault == BAD_USED_ID ? 1u : 1u << 30 };
+				f->fault == BAD_USED_LEN ? 0u : 9999u, f->fault == BAD_USED_LEN ? 1u << 30 : 1u };
 			__atomic_store_n(&u->idx, (uint16_t)(u->idx + 1), __ATOMIC_RELEASE);
 			uint64_t one = 1;
 			if (write(call, &one, sizeof one) < 0)
@@ -248,7 +249,8 @@ static int fake_main(const struct irqd_proc *p, void *arg)
 				close(kick);
 			kick = -1;
 			__atomic_fetch_add(f->stops, 1, __ATOMIC_RELEASE);
-			reply(s, &m, state, sizeof state);
+			if (f->fault != STOP_IGNORED)
+				reply(s, &m, state, sizeof state);
 			break;
 		}
 		case 24: { /* GET_CONFIG: offset, size, flags, bytes */
@@ -384,7 +386,8 @@ static void on_done_note_stops(struct vblk_req *r)
 
 /* Two reads in flight; the device answers with one impossible used entry. Both fail with
  * -EPROTO, and only after the device has stopped its ring: a caller may reuse a failed read's
- * buffer at once, so the device must no longer be able to write it. */
+ * buffer at once, so the device must no longer be able to write it. A device that does not
+ * answer the stop within the protocol's 5 s is hung up on instead. */
 static void bad_used(enum fault fault)
 {
 	struct fake f;
@@ -401,7 +404,7 @@ static void bad_used(enum fault fault)
 	assert_int_equal(vblk_submit(b, &r[1]), 0);
 	int n = vblk_wait(b, 5000);
 	assert_int_equal(n, -EPROTO);
-	assert_non_null(strstr(vblk_error(b), "invalid used entry"));
+	assert_non_null(strstr(vblk_error(b), "invalid used entry")); /* the reason, not the stop's */
 	assert_int_equal(done_count, 2);
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(r[i].status, -EPROTO);
@@ -412,6 +415,7 @@ static void bad_used(enum fault fault)
 	struct vblk_stats st;
 	vblk_stats(b, &st);
 	assert_int_equal(st.vq.device_errors, 1);
+	assert_int_equal(vblk_device_gone(b), fault == STOP_IGNORED);
 	vblk_close(b);
 	assert_int_equal(*f.stops, 1); /* a stopped ring is not stopped again */
 	assert_int_equal(reap_within(pid, 5000), 0);
@@ -427,6 +431,12 @@ static void test_bad_used_len(void **state)
 {
 	(void)state;
 	bad_used(BAD_USED_LEN);
+}
+
+static void test_stop_ignored(void **state)
+{
+	(void)state;
+	bad_used(STOP_IGNORED);
 }
 
 /* Eight reads; the device completes four, then the other four once the driver has asked for an
@@ -591,6 +601,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_hangup, fake_teardown),
 		cmocka_unit_test_teardown(test_bad_used_id, fake_teardown),
 		cmocka_unit_test_teardown(test_bad_used_len, fake_teardown),
+		cmocka_unit_test_teardown(test_stop_ignored, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device, fake_teardown),
 		cmocka_unit_test_teardown(test_paused_device_deferred, fake_teardown),
 		cmocka_unit_test_teardown(test_slow_device_hybrid, fake_teardown),
