@@ -320,7 +320,6 @@ static void qd1_target_line(FILE *f, const struct disk_run *d, unsigned m, unsig
 		   p_us(&x->qd1, 50) / p_us(&po->qd1, 50), 1.15, true);
 }
 
-/* What the kernel's own path gives a driver that sleeps: the raw eventfd, no irqd. */
 /* What this machine charges for a wake-up, with nothing of ours in the way: round trips
  * between a thread on DRIVER_CPU and one on DEVICE_CPU, each asleep on an eventfd until the
  * other writes it, against the same turns taken spinning on a shared word. Half the difference
@@ -360,8 +359,11 @@ static double round_trip_p50_us(bool spin)
 	pthread_attr_t a;
 	pthread_attr_init(&a);
 	pthread_attr_setaffinity_np(&a, sizeof device_cpu, &device_cpu);
-	if (p.to_device < 0 || p.to_driver < 0 || pthread_create(&t, &a, ping_device, &p) != 0)
-		die("wake-up cost", strerror(errno));
+	if (p.to_device < 0 || p.to_driver < 0)
+		die("wake-up cost: eventfd", strerror(errno));
+	int e = pthread_create(&t, &a, ping_device, &p);
+	if (e != 0)
+		die("wake-up cost: thread", strerror(e));
 	pthread_attr_destroy(&a);
 	static struct hist h;
 	hist_init(&h);
