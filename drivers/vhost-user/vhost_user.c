@@ -361,15 +361,14 @@ static void vu_stop(struct virtio_dev *d)
 	struct vu_dev *v = vu(d);
 	for (uint32_t i = 0; i < VHOST_USER_MAX_QUEUES; i++) {
 		struct vu_vring_state ring = { i, 0 }, base;
-		if (!(v->started & (1u << i)))
-			continue;
-		v->started &= ~(1u << i);
-		if (vu_request(v, VHOST_USER_GET_VRING_BASE, &ring, sizeof ring, NULL, 0, &base,
+		if ((v->started & (1u << i)) &&
+		    vu_request(v, VHOST_USER_GET_VRING_BASE, &ring, sizeof ring, NULL, 0, &base,
 			       sizeof base) < 0) {
 			shutdown(v->sock, SHUT_RDWR);
-			v->started = 0;
+			break;
 		}
 	}
+	v->started = 0;
 }
 
 static void vu_notify(struct virtio_dev *d, struct virtq *vq)

@@ -47,7 +47,7 @@ struct fake {
 	enum fault fault;
 	char path[96]; /* room for ".tmp" in sun_path */
 	uint64_t *signals; /* the device's eventfd writes (shared_page) */
-	uint64_t *stops;   /* GET_VRING_BASE messages it answered (the same page) */
+	uint64_t *stops;   /* GET_VRING_BASE messages it received (the same page) */
 };
 
 struct msg {
@@ -376,7 +376,8 @@ static struct vblk *driver_on_fake(struct fake *f, enum fault fault, pid_t *pid,
 	return b;
 }
 
-/* The device's stops (GET_VRING_BASE answered) when a request came back to its caller. */
+/* The device's stops (GET_VRING_BASE received; it answers after counting) when a request came
+ * back to its caller. */
 static const uint64_t *fake_stops;
 static void on_done_note_stops(struct vblk_req *r)
 {
